@@ -543,5 +543,11 @@ if __name__ == "__main__":
         samples_file.close()
         plot(os.path.join(out_dir, "metrics.jsonl"), os.path.join(out_dir, "plots.png"))
         print(f"saved {out_dir}")
-    if distributed:
+    if distributed:  # the replicas must still be identical: compare every tensor's sum across processes
+        sums = torch.stack([p.detach().float().sum() for p in model.parameters()])
+        high, low = sums.clone(), sums.clone()
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        if rank == 0:
+            print(f"replicas: max |difference| of parameter sums across {world} processes = {(high - low).max().item():.3g}")
         dist.destroy_process_group()
