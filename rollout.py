@@ -44,6 +44,8 @@ def get_task(name):
 def load_policy(path, dtype=None, device="cpu", is_trainable=False):
     """Load a stage's output dir (a full `save_pretrained` model, or a PEFT adapter) and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging
+    logging.disable_progress_bar()  # one "Loading weights" bar per stage start is noise
 
     if os.path.isdir(path):
         if not any(os.path.exists(os.path.join(path, f)) for f in ("config.json", "adapter_config.json")):
