@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rollout import check_task_tokens, get_task, load_policy, run_episodes
+from rollout import check_task_tokens, draw_examples, get_task, load_policy, run_episodes
 
 
 @dataclass
@@ -33,6 +33,8 @@ class Args:
     """one or more checkpoint dirs (or HF names) to compare"""
     n: int = 200
     """test examples"""
+    families: str = ""
+    """only these families and/or difficulties, comma separated (empty = all)"""
     split: str = "test"
     """split to evaluate on (test is held out by construction)"""
     seed: int = 0
@@ -156,7 +158,7 @@ if __name__ == "__main__":
     args = parse_args()
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu")
     task = get_task(args.task)
-    examples = task.examples(args.split, args.n, seed=args.seed)
+    examples = draw_examples(task, args.split, args.n, args.seed, args.families)
     out_dir = args.out_dir or f"runs/eval-{args.task}"
     os.makedirs(out_dir, exist_ok=True)
     rows, timings = {}, {}

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from rollout import check_task_tokens, get_task, load_policy, run_episodes
+from rollout import check_task_tokens, draw_examples, get_task, load_policy, run_episodes
 
 
 @dataclass
@@ -55,6 +55,8 @@ class Args:
     """auto (bf16 on CUDA with support, else fp32) | fp32 | bf16 | fp16"""
     resume: bool = False
     """continue from out_dir/ckpt"""
+    families: str = ""
+    """restrict train and val prompts to these families and/or difficulties, comma separated (e.g. easy)"""
     # Rollouts
     steps: int = 40
     """number of GRPO steps (one batch of groups each)"""
@@ -389,7 +391,7 @@ if __name__ == "__main__":
     for step in bar:
         t0 = time.time()
         # 1) prompts: the same global draw on every process (seeded by step), each takes its slice
-        examples = task.examples("train", args.prompts_per_step, seed=args.seed * 1_000_003 + step)[rank::world]
+        examples = draw_examples(task, "train", args.prompts_per_step, args.seed * 1_000_003 + step, args.families)[rank::world]
         labels = [None] * len(examples)
         if args.reward == "majority" and args.buffer_k and buffer:
             embed = model.get_input_embeddings()
@@ -514,7 +516,7 @@ if __name__ == "__main__":
             row.update({k: v / world for k, v in zip(keys, vec.tolist())})
         if rank == 0:
             if args.eval_every and ((step + 1) % args.eval_every == 0 or step + 1 == args.steps):
-                row.update(evaluate(model, tokenizer, task, task.examples("val", args.eval_examples, seed=args.seed),
+                row.update(evaluate(model, tokenizer, task, draw_examples(task, "val", args.eval_examples, args.seed, args.families),
                                     max_new_tokens, max_turns))
             if args.sample_every and step % args.sample_every == 0:
                 for r in results[:: max(1, G)][:2] + results[1:2]:

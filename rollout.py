@@ -41,6 +41,24 @@ def get_task(name):
     return known[name]
 
 
+def draw_examples(task, split, n, seed=0, families=""):
+    """task.examples, optionally restricted to some families: a comma list of family names and/or
+    difficulties (easy, medium, hard), resolved through the task's `families` {name: difficulty} dict."""
+    if not families:
+        return task.examples(split, n, seed)
+    known = getattr(task, "families", None)
+    if not known:
+        raise ValueError(f"task {task.name!r} has no families to choose from")
+    chosen = []
+    for item in families.split(","):
+        matches = [f for f, d in known.items() if item in (f, d)]
+        if not matches:
+            raise ValueError(f"unknown family or difficulty {item!r} for task {task.name!r}; "
+                             f"families: {', '.join(known)}")
+        chosen += [f for f in matches if f not in chosen]
+    return task.examples(split, n, seed, families=chosen)
+
+
 def load_policy(path, dtype=None, device="cpu", is_trainable=False):
     """Load a stage's output dir (a full `save_pretrained` model, or a PEFT adapter) and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

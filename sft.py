@@ -1,0 +1,599 @@
+"""Supervised fine-tuning (SFT): next-token loss on the tokens the model must produce, over a task's expert
+demos (`--task vi`) or a JSONL file (`--data rows.jsonl`), for a tiny model built from scratch or any HF causal LM.
+
+Choices worth knowing (where they depart from a plain LM fine-tune):
+1) The loss is a token-level mean over every trainable token of an optimizer step (all gradient-accumulation
+   micro-batches together), so long answers are not down-weighted; prompt and env-written tokens get label
+   -100 (`--train-on-env-output` trains on the env's `<output>` segments too; the prompt never).
+2) Logits are computed only at the positions that have a label (the lm_head is applied to those hidden
+   states alone): a vi step trains on ~20 of ~520 tokens, and a 150k vocabulary would otherwise dominate memory.
+3) Chat rows give one sequence per assistant turn: the chat template renders only the turns before it
+   (`add_generation_prompt=True`) and the assistant text is appended verbatim + eos. A template never sees
+   the trained text, so it cannot drop `<think>` cycles (the stock Qwen3 template drops all but the last).
+4) Under LoRA the embedding rows (input and output, tied or not) of tokens added for the task are trained
+   through PEFT `trainable_token_indices`; otherwise new tag tokens would stay at their initial values.
+5) Sequences longer than `--max-seq-len` are dropped and counted, never truncated (that would cut the stop
+   token the model has to learn).
+
+Commands:
+    python sft.py --task vi --model-size tiny --steps 30 --num-examples 50    # smoke run, seconds
+    python sft.py --task vi                                                    # default: 7-12 min on 2 CPU cores
+    python sft.py --data rows.jsonl --model Qwen/Qwen3-0.6B --lora-r 16 --batch-size 8 --lr 2e-4 --steps 500
+    python sft.py --task vi --resume                                           # continue a killed run exactly
+
+Writes runs/sft-<task>/ (runs/sft-<data file stem>/ with --data; --out-dir overrides): the final model and
+tokenizer (`save_pretrained`; for an HF base under LoRA a PEFT adapter dir, else a full model), args.json,
+metrics.jsonl, loss.png, and ckpt/ (trainable weights, optimizer, scheduler, step, RNG) for --resume.
+"""
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import math
+import random
+import shutil
+import string
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+from rollout import draw_examples, get_task, run_episodes
+
+
+@dataclass
+class Args:
+    # data
+    task: str | None = None
+    """registered task to learn from its expert demos (vi, exec, ... or module:name); exclusive with --data"""
+    data: str | None = None
+    """JSONL file: rows {prompt, completion}, chat {messages: [{role, content}]}, or WorldModel {query, response, ...}"""
+    families: str = ""
+    """restrict --task examples to these families and/or difficulties, comma separated (e.g. easy,move_line)"""
+    num_examples: int = 1500
+    """task examples drawn from the train split (a vi example gives one sequence per step of its demo)"""
+    num_val_examples: int = 40
+    """val-loss set: task examples from the val split, or rows held out of --data"""
+    max_seq_len: int = 2048
+    """sequences longer than this many tokens are dropped (and counted in the log)"""
+    train_on_env_output: bool = False
+    """also train on env-written segments after the prompt (e.g. <output>...</output>); the prompt never"""
+    # model
+    model: str = "tiny"
+    """'tiny' builds a Qwen3-architecture model from scratch with a char tokenizer; else an HF name or local path"""
+    model_size: str = "cpu"
+    """size preset for --model tiny: tiny (~0.2M params, tests), cpu (~1.6M, 2 CPU cores), small (~25M, GPU)"""
+    lora_r: int = 0
+    """LoRA rank; 0 = full fine-tuning"""
+    lora_alpha: int = 32
+    """LoRA scale numerator (the update is scaled by alpha / r)"""
+    lora_dropout: float = 0.05
+    """dropout on the LoRA branch input"""
+    lora_targets: str = "all-linear"
+    """comma-separated module names to adapt (e.g. q_proj,v_proj), or all-linear (every linear but the lm_head)"""
+    load_in_4bit: bool = False
+    """QLoRA: load the HF base in 4-bit NF4 through bitsandbytes (CUDA; needs --lora-r > 0)"""
+    dtype: str = "auto"
+    """compute dtype: fp32 | bf16 | fp16 | auto (bf16 on an NVIDIA GPU that supports it; fp32 on CPU and ROCm)"""
+    grad_checkpointing: bool = False
+    """recompute activations in the backward pass (less memory, ~30% slower)"""
+    # optimization
+    steps: int = 500
+    """optimizer steps"""
+    batch_size: int = 16
+    """sequences per micro-batch"""
+    grad_accum: int = 1
+    """micro-batches per optimizer step"""
+    lr: float = 3e-3
+    """peak learning rate (AdamW)"""
+    warmup_steps: int = 30
+    """linear warmup steps, then cosine decay to lr * min_lr_ratio"""
+    min_lr_ratio: float = 0.1
+    """final learning rate as a fraction of --lr"""
+    weight_decay: float = 0.0
+    """AdamW weight decay"""
+    max_grad_norm: float = 1.0
+    """clip the global gradient norm to this (0 = no clipping)"""
+    length_group: int = 32
+    """length grouping: sort sequences by length within pools of this many micro-batches (1 = no grouping)"""
+    # logging, eval, checkpoints
+    eval_every: int = 100
+    """steps between val-loss evaluations (and at the last step)"""
+    save_every: int = 100
+    """steps between checkpoints in <out-dir>/ckpt (and at the last step)"""
+    eval_episodes: int = 0
+    """after training, play this many greedy episodes on the task's val split and print success per family (0 = off)"""
+    out_dir: str | None = None
+    """run directory (default runs/sft-<task> or runs/sft-<data file stem>)"""
+    resume: bool = False
+    """continue from <out-dir>/ckpt: same command plus --resume"""
+    seed: int = 0
+    """seed for model init, example draws, data order and dropout"""
+    device: str = "auto"
+    """cuda | cpu | auto"""
+
+
+CHOICES = {"model_size": ["tiny", "cpu", "small"], "dtype": ["auto", "fp32", "bf16", "fp16"], "device": ["auto", "cuda", "cpu"]}
+
+
+def parse_args(argv=None) -> Args:
+    """Args -> argparse: every field is a --dashed-flag whose help is the docstring under it; unknown flags fail."""
+    body = ast.parse(inspect.getsource(Args)).body[0].body
+    docs = {a.target.id: b.value.value for a, b in zip(body, body[1:])
+            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(Args):
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs[f.name])
+        else:
+            parser.add_argument(flag, type=str if f.default is None else type(f.default), default=f.default,
+                                choices=CHOICES.get(f.name), help=docs[f.name])
+    return Args(**vars(parser.parse_args(argv)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The built-in offline model: a char-level tokenizer and a Qwen3-architecture LM made from config classes.
+
+def build_char_tokenizer(special_tokens: list[str]) -> PreTrainedTokenizerFast:
+    """One token per printable ASCII char, "\\n" and "\\t"; <pad>, <|endoftext|> (eos), <unk> (any other char);
+    each special token a single token, matched before characters. Round-trips through save_pretrained."""
+    chars = [c for c in string.printable if c not in "\r\x0b\x0c"]  # 95 printable + \t + \n
+    base = ["<pad>", "<|endoftext|>", "<unk>"]
+    tok = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(base + chars)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every char its own word
+    tok.decoder = decoders.Fuse()  # join tokens with no separator
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<|endoftext|>", unk_token="<unk>")
+    # Added, not "special": decode(skip_special_tokens=True) must keep <Esc> and </command>.
+    tokenizer.add_tokens([AddedToken(t, normalized=False, special=False) for t in special_tokens if t not in tokenizer.get_vocab()])
+    return tokenizer
+
+
+# name: (hidden, layers, heads, kv heads, head dim, mlp width). Tied embeddings; params are for ~110 tokens.
+SIZE_PRESETS = {
+    "tiny": (64, 4, 4, 2, 16, 192),      # ~0.2M: tests
+    "cpu": (192, 4, 4, 2, 48, 512),      # ~1.6M: the --task vi default on 2 CPU cores
+    "small": (512, 8, 8, 4, 64, 1536),   # ~25M: a GPU
+}
+
+
+def build_tiny_model(tokenizer, size: str = "tiny") -> Qwen3ForCausalLM:
+    """A randomly initialised Qwen3ForCausalLM sized by SIZE_PRESETS, with the tokenizer's vocab, pad and eos."""
+    if size not in SIZE_PRESETS:
+        raise ValueError(f"unknown model size {size!r}; choose one of {', '.join(SIZE_PRESETS)}")
+    hidden, layers, heads, kv_heads, head_dim, mlp = SIZE_PRESETS[size]
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                         num_key_value_heads=kv_heads, head_dim=head_dim, intermediate_size=mlp, max_position_embeddings=4096,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=None)
+    model = Qwen3ForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def load_model(args: Args, special_tokens: list[str], device, amp_dtype):
+    """(model, tokenizer, new_token_ids) for --model: built from scratch ('tiny') or loaded from a name/path
+    with the missing special tokens added (embeddings grown if needed), wrapped with LoRA if --lora-r > 0.
+    new_token_ids are the tokens added for the task: under LoRA their embedding rows stay trainable."""
+    if args.model == "tiny":
+        tokenizer = build_char_tokenizer(special_tokens)
+        torch.manual_seed(args.seed)
+        model = build_tiny_model(tokenizer, args.model_size)
+        new_token_ids = tokenizer.convert_tokens_to_ids(special_tokens)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(args.model)
+        if tokenizer.eos_token is None:
+            raise ValueError(f"tokenizer of {args.model} has no eos token; sequences could not learn to stop")
+        missing = [t for t in special_tokens if t not in tokenizer.get_vocab()]
+        tokenizer.add_tokens([AddedToken(t, normalized=False, special=False) for t in missing])
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token  # padding is masked out by attention and labels anyway
+        load_kwargs = {"dtype": torch.float32}  # fp32 master weights; autocast does the low-precision math
+        if args.lora_r > 0:
+            load_kwargs["dtype"] = amp_dtype  # the frozen base can live in the compute dtype
+        if args.load_in_4bit:
+            try:
+                import bitsandbytes  # noqa: F401
+            except ImportError:
+                raise SystemExit("--load-in-4bit needs bitsandbytes (CUDA only): pip install bitsandbytes, or drop the flag")
+            from transformers import BitsAndBytesConfig
+            load_kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=amp_dtype)
+            load_kwargs["device_map"] = {"": device}
+        model = AutoModelForCausalLM.from_pretrained(args.model, **load_kwargs)
+        # Grow only: AutoPeftModelForCausalLM resizes the base the same way (only if the tokenizer is larger).
+        if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+            model.resize_token_embeddings(len(tokenizer))  # new rows start at the mean embedding (HF default)
+        new_token_ids = tokenizer.convert_tokens_to_ids(missing)
+        if args.load_in_4bit:
+            from peft import prepare_model_for_kbit_training
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.grad_checkpointing)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if args.lora_r > 0:
+        from peft import LoraConfig, get_peft_model
+        names = {m: n.split(".")[-1] for n, m in model.named_modules()}
+        emb, out = names[model.get_input_embeddings()], names[model.get_output_embeddings()]
+        # Both rows of each new token: PEFT ties them back together when the model ties its embeddings.
+        token_rows = {emb: new_token_ids, out: new_token_ids} if new_token_ids else None
+        targets = args.lora_targets if args.lora_targets == "all-linear" else args.lora_targets.split(",")
+        config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=targets,
+                            trainable_token_indices=token_rows, task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+        for p in model.parameters():  # what we train is kept in fp32, even over a bf16 base
+            if p.requires_grad:
+                p.data = p.data.float()
+    if not args.load_in_4bit:  # a 4-bit model was placed by device_map and refuses .to()
+        model = model.to(device)
+    return model, tokenizer, new_token_ids
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data: everything becomes a list of (text, trainable) segments, then (input_ids, labels).
+
+def task_sequences(task, split: str, n: int, seed: int, eos_token: str, families: str = "") -> list:
+    """The task's expert demos for n examples of split. Append-style sequences get eos (trainable) so the model
+    learns to stop; reprompt sequences already end at their stop token (e.g. </command>)."""
+    sequences = []
+    for example in draw_examples(task, split, n, seed, families):
+        for segments in task.demo(example):
+            sequences.append(list(segments) + ([(eos_token, True)] if task.style == "append" else []))
+    return sequences
+
+
+def read_jsonl_rows(path) -> tuple[list, int]:
+    """([(line number, row dict)], blank line count). A row that is not JSON or fits no schema raises
+    ValueError naming the file and line."""
+    rows, blank = [], 0
+    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            blank += 1
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not valid JSON ({e})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+        if "messages" in row:
+            msgs = row["messages"]
+            if not isinstance(msgs, list) or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                                     and isinstance(m.get("content"), str) for m in msgs):
+                raise ValueError(f"{where}: 'messages' must be a list of {{role: str, content: str}}")
+            if not any(m["role"] == "assistant" for m in msgs):
+                raise ValueError(f"{where}: chat row has no assistant turn to train on")
+        elif "prompt" in row or "completion" in row:
+            if not (isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str)):
+                raise ValueError(f"{where}: 'prompt' and 'completion' must both be strings")
+        elif "query" in row or "response" in row:
+            if not (isinstance(row.get("query"), str) and isinstance(row.get("response"), str)):
+                raise ValueError(f"{where}: WorldModel row needs string 'query' and 'response'")
+        else:
+            raise ValueError(f"{where}: unknown row schema (keys {sorted(row)}); expected prompt/completion, "
+                             f"messages, or WorldModel query/response")
+        rows.append((lineno, row))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows, blank
+
+
+def row_sequences(row: dict, tokenizer) -> list:
+    """One row -> training sequences of (text, trainable) segments, each ending in the tokenizer's eos."""
+    eos = (tokenizer.eos_token, True)
+    if "prompt" in row:
+        return [[(row["prompt"], False), (row["completion"], True), eos]]
+    if "query" in row:  # WorldModel: the exec task's prompt, then think/code cycles with env-written outputs
+        import exec_env
+        return [[(exec_env.format_prompt(row["query"]), False), *exec_env.response_segments(row["response"]), eos]]
+    sequences, msgs = [], row["messages"]
+    for i, m in enumerate(msgs):
+        if m["role"] != "assistant":
+            continue
+        if tokenizer.chat_template:
+            prompt = tokenizer.apply_chat_template(msgs[:i], tokenize=False, add_generation_prompt=True)
+        else:  # plain rendering for tokenizers without a template (the char tokenizer)
+            prompt = "".join(f"{p['role']}: {p['content']}\n" for p in msgs[:i]) + "assistant: "
+        sequences.append([(prompt, False), (m["content"], True), eos])
+    return sequences
+
+
+def load_jsonl_sequences(path, tokenizer) -> tuple[list, int]:
+    """([(line number, segments)], blank line count) for every training sequence of a JSONL file."""
+    rows, blank = read_jsonl_rows(path)
+    return [(lineno, seq) for lineno, row in rows for seq in row_sequences(row, tokenizer)], blank
+
+
+def tokenize_sequence(tokenizer, segments, train_on_env_output: bool = False) -> tuple[list, list]:
+    """(input_ids, labels): segments tokenized one by one (so a mask boundary never falls inside a token)
+    and concatenated; labels are the ids on trainable segments and -100 elsewhere. With train_on_env_output,
+    untrainable segments after the first trainable one (env replies) get labels too; the prompt never does."""
+    input_ids, labels, seen_trainable = [], [], False
+    for text, trainable in segments:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        seen_trainable |= trainable
+        input_ids += ids
+        labels += ids if trainable or (train_on_env_output and seen_trainable) else [-100] * len(ids)
+    return input_ids, labels
+
+
+def length_grouped_batches(lengths: list, batch_size: int, seed: int, epoch: int, group: int) -> list:
+    """One epoch of micro-batches (lists of indices): shuffle, sort by length inside pools of group*batch_size
+    (little padding), cut into batches, shuffle the batches. Pure in (seed, epoch), so resume recomputes it."""
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches, pool = [], batch_size * group
+    for start in range(0, len(order), pool):
+        part = sorted(order[start:start + pool], key=lambda i: lengths[i])
+        batches += [part[k:k + batch_size] for k in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples: list, pad_id: int, device):
+    """Right-pad (input_ids, labels) pairs into (B, T) tensors: input_ids, attention_mask, labels (-100 on pad)."""
+    T = max(len(ids) for ids, _ in examples)
+    input_ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(examples), T), dtype=torch.long)
+    labels = torch.full((len(examples), T), -100, dtype=torch.long)
+    for i, (ids, lab) in enumerate(examples):
+        input_ids[i, :len(ids)], attention[i, :len(ids)], labels[i, :len(ids)] = torch.tensor(ids), 1, torch.tensor(lab)
+    return input_ids.to(device), attention.to(device), labels.to(device)
+
+
+def sequence_loss_sum(model, input_ids, attention, labels) -> torch.Tensor:
+    """Summed next-token cross-entropy over labelled positions. The lm_head sees only the hidden states that
+    predict a label (deviation 2); assumes logits = lm_head(last hidden state), true for Qwen/Llama-style models."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps layers in place
+    hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state  # B, T, C
+    targets = labels[:, 1:]                                 # B, T-1: position t predicts token t+1
+    keep = targets != -100
+    logits = base.get_output_embeddings()(hidden[:, :-1][keep])  # N, V
+    return F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+
+
+@torch.no_grad()
+def val_loss(model, data, batch_size, pad_id, device, amp_dtype) -> float:
+    """Token-mean loss over data (a list of (input_ids, labels)) in eval mode."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        batch = collate(data[start:start + batch_size], pad_id, device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
+            total += sequence_loss_sum(model, *batch).item()
+        count += int((batch[2][:, 1:] != -100).sum())
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, scaler, step: int, args: Args):
+    """Atomically (write ckpt.tmp/, then swap it in) save what --resume needs. Only trainable parameters are
+    saved: frozen weights are rebuilt from --model and --seed exactly as at the start."""
+    from safetensors.torch import save_file
+    tmp, old = ckpt_dir.with_name(ckpt_dir.name + ".tmp"), ckpt_dir.with_name(ckpt_dir.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad},
+              tmp / "trainable.safetensors")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}, tmp / "training_state.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step, "args": dataclasses.asdict(args)}, indent=2))
+    if ckpt_dir.exists():
+        ckpt_dir.rename(old)
+    tmp.rename(ckpt_dir)  # a kill before this line leaves the previous checkpoint (ckpt/ or ckpt.old/) intact
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def plot_losses(records: list, path: Path):
+    """Train loss (and val loss where measured) against step, to a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    records = [r for r in records if "loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["step"] for r in records], [r["loss"] for r in records], lw=0.8, label="train")
+    val = [r for r in records if "val_loss" in r]
+    if val:
+        ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="val")
+    ax.set(xlabel="step", ylabel="loss (nats/token)", yscale="log", title=path.parent.name)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    if (args.task is None) == (args.data is None):
+        raise SystemExit("give exactly one of --task NAME or --data FILE.jsonl")
+    if args.load_in_4bit and (args.lora_r <= 0 or args.model == "tiny"):
+        raise SystemExit("--load-in-4bit is QLoRA: it needs an HF --model and --lora-r > 0")
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    dtype = args.dtype
+    if dtype == "auto":  # ROCm gets fp32: MI50-class GPUs have no fast bf16 (MI300 users pass --dtype bf16)
+        dtype = "bf16" if device.type == "cuda" and torch.version.hip is None and torch.cuda.is_bf16_supported() else "fp32"
+    amp_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    out_dir = Path(args.out_dir or f"runs/sft-{args.task or Path(args.data).stem}")
+    ckpt_dir = out_dir / "ckpt"
+    print(f"device {device} | dtype {dtype} | out {out_dir}")
+
+    # ---- data source and special tokens ----
+    from tqdm import tqdm
+    task, rows = None, []
+    if args.task:
+        task = get_task(args.task)
+        special_tokens = list(task.special_tokens)
+    else:
+        rows, blank = read_jsonl_rows(args.data)
+        print(f"{args.data}: {len(rows)} rows, {blank} blank lines skipped")
+        special_tokens = []
+        if any("query" in row for _, row in rows):  # WorldModel rows: the exec task's tags must be single tokens
+            special_tokens = list(get_task("exec").special_tokens)
+
+    # ---- model and tokenizer ----
+    model, tokenizer, new_token_ids = load_model(args, special_tokens, device, amp_dtype)
+    if args.grad_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    n_params = sum(p.numel() for p in model.parameters())
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    print(f"model {args.model} ({args.model_size if args.model == 'tiny' else 'hf'}): {n_params:,} params, "
+          f"{n_train:,} trainable, vocab {len(tokenizer)}, {len(new_token_ids)} task tokens")
+
+    # ---- sequences -> (input_ids, labels) ----
+    if task:
+        train_seqs = task_sequences(task, "train", args.num_examples, args.seed, tokenizer.eos_token, args.families)
+        val_seqs = task_sequences(task, "val", args.num_val_examples, args.seed, tokenizer.eos_token, args.families)
+    else:  # hold out whole rows (all turns of a conversation together) for val loss
+        held = set(random.Random(args.seed).sample(range(len(rows)), min(args.num_val_examples, len(rows) // 10)))
+        train_seqs = [s for i, (_, row) in enumerate(rows) if i not in held for s in row_sequences(row, tokenizer)]
+        val_seqs = [s for i, (_, row) in enumerate(rows) if i in held for s in row_sequences(row, tokenizer)]
+    splits = {}
+    for name, seqs in (("train", train_seqs), ("val", val_seqs)):
+        tokenized = [tokenize_sequence(tokenizer, s, args.train_on_env_output) for s in seqs]
+        kept = [t for t in tokenized if len(t[0]) <= args.max_seq_len and any(l != -100 for l in t[1][1:])]
+        n_unk = sum(tokenizer.unk_token_id in ids for ids, _ in kept) if tokenizer.unk_token_id is not None else 0
+        print(f"{name}: {len(kept)} sequences, {sum(len(ids) for ids, _ in kept)} tokens, "
+              f"{sum(sum(l != -100 for l in lab) for _, lab in kept)} trained | dropped {len(tokenized) - len(kept)} "
+              f"(longer than {args.max_seq_len} tokens or nothing to train on) | {n_unk} contain <unk>")
+        splits[name] = kept
+    train_data, val_data = splits["train"], splits["val"]
+    if not train_data:
+        raise SystemExit("no training sequences left; raise --max-seq-len or check the data")
+    lengths = [len(ids) for ids, _ in train_data]
+    batches_per_epoch = len(length_grouped_batches(lengths, args.batch_size, args.seed, 0, args.length_group))
+    print(f"{batches_per_epoch} micro-batches per epoch; {args.steps * args.grad_accum / batches_per_epoch:.2f} epochs")
+
+    # ---- optimizer, schedule, mixed precision ----
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
+
+    def lr_factor(step):  # linear warmup, then cosine from 1 down to min_lr_ratio
+        if step < args.warmup_steps:
+            return (step + 1) / args.warmup_steps
+        progress = (step - args.warmup_steps) / max(1, args.steps - args.warmup_steps)
+        return args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # fp16 needs loss scaling; bf16 not
+
+    # ---- fresh start or resume ----
+    start_step = 0
+    metrics_path = out_dir / "metrics.jsonl"
+    if args.resume:
+        if not ckpt_dir.exists() and ckpt_dir.with_name("ckpt.old").exists():
+            ckpt_dir.with_name("ckpt.old").rename(ckpt_dir)  # killed between the two renames of a save
+        if not (ckpt_dir / "state.json").exists():
+            raise SystemExit(f"--resume: no checkpoint in {ckpt_dir}; run without --resume to start")
+        from safetensors.torch import load_file
+        state = json.loads((ckpt_dir / "state.json").read_text())
+        changed = {k: (v, getattr(args, k)) for k, v in state["args"].items() if k != "resume" and getattr(args, k) != v}
+        if changed:
+            print(f"resume: args differ from the checkpoint's (saved, now): {changed}")
+        saved = load_file(ckpt_dir / "trainable.safetensors", device=str(device))
+        missing = {n for n, p in model.named_parameters() if p.requires_grad} - set(saved)
+        if missing or model.load_state_dict(saved, strict=False).unexpected_keys:
+            raise SystemExit(f"--resume: checkpoint does not match this model (missing {sorted(missing)[:3]}...)")
+        training_state = torch.load(ckpt_dir / "training_state.pt", weights_only=True)
+        optimizer.load_state_dict(training_state["optimizer"])
+        scheduler.load_state_dict(training_state["scheduler"])
+        scaler.load_state_dict(training_state["scaler"])
+        torch.set_rng_state(training_state["torch_rng"])
+        if training_state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(training_state["cuda_rng"])
+        start_step = state["step"]
+        # the killed run may have logged steps past its last checkpoint: they are redone, so drop them
+        records = [json.loads(l) for l in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
+        records = [r for r in records if r["step"] <= start_step]
+        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        print(f"resumed from {ckpt_dir} at step {start_step}")
+    else:
+        records = []
+        out_dir.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text("")
+        (out_dir / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+        torch.manual_seed(args.seed + 1)  # dropout stream, independent of how the model was built
+
+    # ---- training loop ----
+    epoch_cache = {}
+
+    def micro_batch(k):  # the k-th micro-batch of the run: epoch order recomputed from (seed, epoch)
+        epoch, i = divmod(k, batches_per_epoch)
+        if epoch not in epoch_cache:
+            epoch_cache.clear()
+            epoch_cache[epoch] = length_grouped_batches(lengths, args.batch_size, args.seed, epoch, args.length_group)
+        return [train_data[j] for j in epoch_cache[epoch][i]]
+
+    model.train()
+    bar = tqdm(range(start_step, args.steps), initial=start_step, total=args.steps, desc="sft")
+    for step in bar:
+        t0 = time.time()
+        mbs = [micro_batch(step * args.grad_accum + k) for k in range(args.grad_accum)]
+        n_targets = sum(sum(l != -100 for l in lab[1:]) for mb in mbs for _, lab in mb)  # the loss's denominator
+        loss_sum, n_tokens = 0.0, 0
+        for mb in mbs:
+            batch = collate(mb, tokenizer.pad_token_id, device)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
+                loss = sequence_loss_sum(model, *batch)
+            scaler.scale(loss / n_targets).backward()
+            loss_sum += loss.item()
+            n_tokens += int(batch[1].sum())
+        scaler.unscale_(optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm if args.max_grad_norm > 0 else float("inf"))
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        lr = scheduler.get_last_lr()[0]
+        scheduler.step()
+
+        record = {"step": step + 1, "loss": loss_sum / n_targets, "lr": lr, "grad_norm": grad_norm.item(),
+                  "tokens_per_s": n_tokens / (time.time() - t0), "trained_tokens": n_targets}
+        last = step + 1 == args.steps
+        if val_data and ((step + 1) % args.eval_every == 0 or last):
+            record["val_loss"] = val_loss(model, val_data, args.batch_size, tokenizer.pad_token_id, device, amp_dtype)
+            tqdm.write(f"step {step + 1}/{args.steps} | loss {record['loss']:.4f} | val {record['val_loss']:.4f} | "
+                       f"lr {lr:.2e} | {record['tokens_per_s']:.0f} tok/s")
+        records.append(record)
+        with metrics_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
+        if (step + 1) % args.save_every == 0 or last:
+            save_checkpoint(ckpt_dir, model, optimizer, scheduler, scaler, step + 1, args)
+            plot_losses(records, out_dir / "loss.png")
+    bar.close()
+
+    # ---- final model ----
+    if args.lora_r > 0 and args.model == "tiny":
+        model = model.merge_and_unload()  # --model tiny always leaves a plain full model
+    if args.lora_r > 0 and args.model != "tiny":
+        # the adapter plus the new tokens' rows (trainable_token_indices); the base is reloaded from --model
+        model.save_pretrained(out_dir, save_embedding_layers=False)
+    else:
+        model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    if records:
+        plot_losses(records, out_dir / "loss.png")
+    print(f"saved {out_dir} (metrics.jsonl, loss.png, ckpt/)")
+
+    # ---- optional: greedy episodes on the val split, success per family ----
+    if task and args.eval_episodes > 0:
+        results = run_episodes(model, tokenizer, task, draw_examples(task, "val", args.eval_episodes, args.seed, args.families),
+                               temperature=0.0)
+        families = {}
+        for r in results:
+            families.setdefault(r.example.get("family", "?"), []).append(r.components["success"])
+        print(f"{'family':<24}{'n':>5}{'success':>10}")
+        for fam, succ in sorted(families.items()):
+            print(f"{fam:<24}{len(succ):>5}{sum(succ) / len(succ):>10.2f}")
+        overall = sum(r.components["success"] for r in results) / len(results)
+        print(f"{'all':<24}{len(results):>5}{overall:>10.2f}")
+        with metrics_path.open("a") as f:
+            f.write(json.dumps({"step": args.steps, "eval_success": overall,
+                                **{f"eval_success/{k}": sum(v) / len(v) for k, v in families.items()}}) + "\n")
