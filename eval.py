@@ -33,8 +33,8 @@ class Args:
     """one or more checkpoint dirs (or HF names) to compare"""
     n: int = 200
     """test examples"""
-    families: str = ""
-    """only these families and/or difficulties, comma separated (empty = all)"""
+    families: str = "all"
+    """only these families and/or difficulties, comma separated; all; or auto = the task's default_families"""
     split: str = "test"
     """split to evaluate on (test is held out by construction)"""
     seed: int = 0

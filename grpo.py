@@ -55,8 +55,8 @@ class Args:
     """auto (bf16 on CUDA with support, else fp32) | fp32 | bf16 | fp16"""
     resume: bool = False
     """continue from out_dir/ckpt"""
-    families: str = ""
-    """restrict train and val prompts to these families and/or difficulties, comma separated (e.g. easy)"""
+    families: str = "auto"
+    """families and/or difficulties for train and val prompts, comma separated; all; or auto = the task's default_families"""
     # Rollouts
     steps: int = 40
     """number of GRPO steps (one batch of groups each)"""
@@ -377,7 +377,8 @@ if __name__ == "__main__":
         with open(os.path.join(out_dir, "args.json"), "w") as f:
             json.dump(dataclasses.asdict(args), f, indent=2)
         n_train = sum(p.numel() for p in params)
-        print(f"grpo: task {args.task} | model {model_path} | {n_train:,} trainable params | {device} {dtype} | "
+        families = args.families + (f" = {getattr(task, 'default_families', '') or 'all'}" if args.families == "auto" else "")
+        print(f"grpo: task {args.task} (families {families}) | model {model_path} | {n_train:,} trainable params | {device} {dtype} | "
               f"{world} process(es) | {args.prompts_per_step} prompts x G={G} per step | out {out_dir}")
     metrics_file = open(os.path.join(out_dir, "metrics.jsonl"), "a" if args.resume else "w") if rank == 0 else None
     samples_file = open(os.path.join(out_dir, "samples.jsonl"), "a" if args.resume else "w") if rank == 0 else None
@@ -434,11 +435,14 @@ if __name__ == "__main__":
         if args.mask_truncated:
             keep &= torch.tensor([not r.truncated for r in results])
         samples = [(turn, advantages[i].item()) for i, r in enumerate(results) if keep[i] for turn in r.turns]
+        # batch-level normalisers (over all kept samples), summed over processes so every process scales alike
+        counts = [len(samples), sum(sum(t.completion_mask) for t, _ in samples)]
+        if args.beta == 0 and args.loss_type != "bnpo":  # zero advantage: exactly zero loss and gradient, skip it
+            # (bnpo normalises by each micro-batch's own token count, so there skipping would change the loss)
+            samples = [s for s in samples if s[1] != 0.0]
         samples.sort(key=lambda s: len(s[0].prompt_ids) + len(s[0].completion_ids))  # length-sorted micro-batches
         micro_batches = [samples[i:i + args.micro_batch] for i in range(0, len(samples), args.micro_batch)]
-        # batch-level normalisers, summed over processes so every process scales its share the same way
-        counts = torch.tensor([len(samples), sum(sum(t.completion_mask) for t, _ in samples), len(micro_batches)],
-                              dtype=torch.float, device=device)
+        counts = torch.tensor(counts + [len(micro_batches)], dtype=torch.float, device=device)
         if distributed:
             dist.all_reduce(counts)
         num_sequences, num_tokens, num_micro = (max(c, 1) for c in counts.tolist())

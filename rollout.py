@@ -43,8 +43,11 @@ def get_task(name):
 
 def draw_examples(task, split, n, seed=0, families=""):
     """task.examples, optionally restricted to some families: a comma list of family names and/or
-    difficulties (easy, medium, hard), resolved through the task's `families` {name: difficulty} dict."""
-    if not families:
+    difficulties (easy, medium, hard), resolved through the task's `families` {name: difficulty} dict;
+    "all" (or "") = every family; "auto" = the task's `default_families` if it declares them, else all."""
+    if families == "auto":
+        families = getattr(task, "default_families", "")
+    if families in ("", "all"):
         return task.examples(split, n, seed)
     known = getattr(task, "families", None)
     if not known:

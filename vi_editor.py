@@ -44,6 +44,7 @@ VIM_OPTIONS = ("noautoindent nosmartindent nocindent indentexpr= nojoinspaces ex
 SHIFTWIDTH = 4
 TABSTOP = 4
 MAXCOL = 1 << 30  # curswant after "$": stick to the end of every line
+MAX_COUNT = 9999  # counts are clamped here (Vim has no cap): a sampled 99999999ix<Esc> must not build a huge buffer
 
 MODE_NAMES = {"n": "Normal", "no": "Operator-pending", "i": "Insert", "v": "Visual",
               "V": "Visual Line", "c": "Command-line"}
@@ -497,7 +498,7 @@ class Editor:
         """Read a count starting at key k. Returns (count or 0, first key after it)."""
         n = 0
         while len(k) == 1 and (k in "123456789" or (k == "0" and n)):
-            n = n * 10 + int(k)
+            n = min(n * 10 + int(k), MAX_COUNT)
             k = nxt()
         return n, k
 
@@ -2428,6 +2429,12 @@ class Editor:
 
     def _finish_insert(self):
         ins = self._insert
+        if ins["cmd"] not in ("o", "O") and all(len(k) == 1 for k in ins["keys"]):
+            # plain characters: insert all repetitions at once (key by key is quadratic in the count)
+            line, text = self.lines[self.row], "".join(ins["keys"]) * (ins["count"] - 1)
+            self.lines[self.row] = line[:self.col] + text + line[self.col:]
+            self.col += len(text)
+            ins = dict(ins, count=1)
         for _ in range(ins["count"] - 1):
             if ins["cmd"] in ("o", "O"):
                 self._insert_key("<Enter>", record=False)

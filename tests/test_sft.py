@@ -143,7 +143,7 @@ def test_char_tokenizer_round_trips(tmp_path):
 
 def test_model_size_presets():
     tok = sft.build_char_tokenizer(["<BOS>", "</command>", "<Esc>", "<Enter>", "<Tab>"])
-    bounds = {"tiny": (0.1e6, 0.5e6), "cpu": (1e6, 3e6), "small": (20e6, 50e6)}
+    bounds = {"tiny": (0.1e6, 0.5e6), "cpu": (0.5e6, 3e6), "small": (20e6, 50e6)}
     for size, (lo, hi) in bounds.items():
         model = sft.build_tiny_model(tok, size)
         n = sum(p.numel() for p in model.parameters())
