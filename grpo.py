@@ -58,7 +58,7 @@ class Args:
     families: str = "auto"
     """families and/or difficulties for train and val prompts, comma separated; all; or auto = the task's default_families"""
     # Rollouts
-    steps: int = 40
+    steps: int = 80
     """number of GRPO steps (one batch of groups each)"""
     prompts_per_step: int = 8
     """task examples drawn per step (over all processes)"""
@@ -73,7 +73,7 @@ class Args:
     max_turns: int = 0
     """turns (vi) or code cycles (exec) per episode; 0 = the task's default"""
     # GRPO loss
-    lr: float = 2e-4
+    lr: float = 3e-4
     """AdamW learning rate (constant after warmup)"""
     warmup_steps: int = 0
     """linear warmup of the learning rate, in optimizer steps"""
