@@ -293,7 +293,8 @@ def _forkserver_main(sock_fd):
     import traceback
 
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)   # the caller dies -> the server dies
+    # No PR_SET_PDEATHSIG here: it fires when the *thread* that started the server exits (a pool thread, say),
+    # not the caller process. The caller's death closes the socket, and the loop below exits on that EOF.
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     sock = socket.socket(fileno=sock_fd)
     live = set()
@@ -375,6 +376,16 @@ def _forkserver():
     return _server
 
 
+def _spawn(directory, fds, config):
+    """Start a worker through the fork server, restarting the server once if it has died."""
+    global _server
+    try:
+        return _forkserver().spawn(directory, fds, config)
+    except (ConnectionError, SandboxError):
+        _server = None
+        return _forkserver().spawn(directory, fds, config)
+
+
 def _worker_env(directory):
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": directory, "TMPDIR": directory, "LANG": "C.UTF-8",
             "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -448,7 +459,7 @@ class Sandbox:
             os.chown(self.dir, self.uid, self.uid)
         to_worker_r, self._to_worker = os.pipe()
         self._from_worker, from_worker_w = os.pipe()
-        self.pid = _forkserver().spawn(self.dir, (to_worker_r, from_worker_w), dict(self.config, uid=self.uid))
+        self.pid = _spawn(self.dir, (to_worker_r, from_worker_w), dict(self.config, uid=self.uid))
         os.close(to_worker_r)
         os.close(from_worker_w)
         self._buf, self._ready = b"", False
