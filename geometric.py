@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 
 from rollout import check_task_tokens, get_task, load_policy, run_episodes
-from sft import collate, length_grouped_batches, sequence_loss_sum, task_sequences, tokenize_sequence
+from sft import collate, length_grouped_batches, sequence_loss_sum, task_sequences, tokenize_sequence, val_loss
 
 
 @dataclass
@@ -250,21 +250,6 @@ def episode_components(results):
     return mean
 
 
-@torch.no_grad()
-def mean_loss(model, data, micro_batch, pad_id, device, amp_dtype):
-    """Token-mean loss over data (a list of (input_ids, labels)), in eval mode: no dropout."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for start in range(0, len(data), micro_batch):
-        batch = collate(data[start:start + micro_batch], pad_id, device)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
-            total += sequence_loss_sum(model, *batch).item()
-        count += int((batch[2][:, 1:] != -100).sum())
-    model.train(was_training)
-    return total / max(count, 1)
-
-
 def save_checkpoint(path, model, tokenizer, params, optimizer, last_update, state):
     """Atomic (temp dir, then rename). The frozen base is not saved: it is reloaded from --model."""
     from safetensors.torch import save_file
@@ -404,7 +389,7 @@ if __name__ == "__main__":
     def score():
         """(score, loss, components) of the current weights, in eval mode; adds its cost to fwd."""
         global fwd
-        loss = mean_loss(model, score_data, args.score_batch, pad_id, device, amp_dtype)
+        loss = val_loss(model, score_data, args.score_batch, pad_id, device, amp_dtype)
         fwd += len(score_data)
         components = {}
         if score_episode_examples:
@@ -532,7 +517,7 @@ if __name__ == "__main__":
         # 3) evaluate, log, save
         last = step + 1 == args.steps or (args.forward_budget and fwd + plan(step + 1)[1] > args.forward_budget)
         if (args.eval_every and (step + 1) % args.eval_every == 0) or last:
-            row["val_loss"] = mean_loss(model, val_data, args.score_batch, pad_id, device, amp_dtype)
+            row["val_loss"] = val_loss(model, val_data, args.score_batch, pad_id, device, amp_dtype)
             results = run_episodes(model, tokenizer, task, val_examples, temperature=0.0)
             row["val_success"] = sum(x.components["success"] for x in results) / len(results)
             row["val_reward"] = sum(x.reward for x in results) / len(results)

@@ -523,7 +523,7 @@ if __name__ == "__main__":
                 row.update(evaluate(model, tokenizer, task, draw_examples(task, "val", args.eval_examples, args.seed, args.families),
                                     max_new_tokens, max_turns))
             if args.sample_every and step % args.sample_every == 0:
-                for r in results[:: max(1, G)][:2] + results[1:2]:
+                for r in results[::G][:3]:  # the first episode of the first three groups
                     samples_file.write(json.dumps({"step": step + 1, "id": r.example["id"], "family": r.example["family"],
                                                    "prompt": tokenizer.decode(r.turns[0].prompt_ids),
                                                    "completions": r.texts, "reward": r.reward,

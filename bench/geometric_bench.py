@@ -45,7 +45,8 @@ def sh(argv):
 def test_metrics(model_dir, task_name, n, seed):
     """Held-out numbers of one checkpoint: test-split demo loss (eval mode) and greedy episodes."""
     import torch
-    from geometric import episode_components, mean_loss
+    from geometric import episode_components
+    from sft import val_loss
     from rollout import get_task, load_policy, run_episodes
     from sft import task_sequences, tokenize_sequence
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -55,7 +56,7 @@ def test_metrics(model_dir, task_name, n, seed):
     seqs = task_sequences(task, "test", n, seed, tokenizer.eos_token)
     data = [tokenize_sequence(tokenizer, s) for s in seqs]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    loss = mean_loss(model, data, 32, pad_id, device, torch.float32)
+    loss = val_loss(model, data, 32, pad_id, device, torch.float32)
     results = run_episodes(model, tokenizer, task, task.examples("test", n, seed), temperature=0.0)
     return {"test_loss": loss, **{f"test_{k}": v for k, v in episode_components(results).items()}}
 
