@@ -556,4 +556,5 @@ if __name__ == "__main__":
         dist.all_reduce(low, op=dist.ReduceOp.MIN)
         if rank == 0:
             print(f"replicas: max |difference| of parameter sums across {world} processes = {(high - low).max().item():.3g}")
+        dist.barrier()  # leave together: a process tearing gloo down while its peer still talks aborts
         dist.destroy_process_group()
