@@ -67,9 +67,9 @@ def test_aggregate_loss_each_type_by_hand():
 
 def test_pack_masks_env_tokens_and_right_aligns_completions():
     a = Turn([5, 6], [7, 8, 9], [1, 0, 1], [-0.1, 0.0, -0.3], False)  # token 8 was written by the env
-    b = Turn([5, 6, 6, 6], [7], [1], [-0.2], False)
+    b = Turn([5, 6, 6], [7], [1], [-0.2], False)  # one token shorter: its row is left-padded
     seq, mask, old, adv = pack([(a, 1.0), (b, -1.0)], pad_id=0, device="cpu")
-    assert seq.tolist() == [[5, 6, 7, 8, 9], [5, 6, 6, 6, 7]]
+    assert seq.tolist() == [[5, 6, 7, 8, 9], [0, 5, 6, 6, 7]]
     assert mask.tolist() == [[1, 0, 1], [0, 0, 1]]
     assert torch.allclose(old, torch.tensor([[-0.1, 0.0, -0.3], [0.0, 0.0, -0.2]]))
     # the env token contributes nothing to any loss type
