@@ -60,6 +60,8 @@ class Args:
     # Rollouts
     steps: int = 80
     """number of GRPO steps (one batch of groups each)"""
+    time_budget: float = 0.0
+    """minutes (0 = off): stop before a step that would start after this long; the model is saved as usual"""
     prompts_per_step: int = 8
     """task examples drawn per step (over all processes)"""
     num_generations: int = 8
@@ -390,6 +392,15 @@ if __name__ == "__main__":
     bar = tqdm(range(start_step, args.steps), initial=start_step, total=args.steps,
                disable=rank != 0 or not sys.stderr.isatty())
     for step in bar:
+        if args.time_budget > 0:  # every process stops where rank 0 does
+            stop = torch.tensor([float(time.time() - run_start > args.time_budget * 60)], device=device)
+            if distributed:
+                dist.broadcast(stop, 0)
+            if stop.item():
+                if rank == 0:
+                    tqdm.write(f"--time-budget {args.time_budget} min spent: stopping after {step} steps")
+                args.steps = step
+                break
         t0 = time.time()
         # 1) prompts: the same global draw on every process (seeded by step), each takes its slice
         examples = draw_examples(task, "train", args.prompts_per_step, args.seed * 1_000_003 + step, args.families)[rank::world]

@@ -86,6 +86,9 @@ class Args:
     # optimization
     steps: int = 1100
     """optimizer steps"""
+    time_budget: float = 0.0
+    """minutes of training (0 = off): after 20 steps --steps is cut to what fits at the measured rate, and the
+    cosine schedule follows the new count (the GPU bar is "the best model from <= 10 minutes of training")"""
     batch_size: int = 16
     """sequences per micro-batch"""
     grad_accum: int = 1
@@ -512,6 +515,8 @@ if __name__ == "__main__":
         if training_state["cuda_rng"]:
             torch.cuda.set_rng_state_all(training_state["cuda_rng"])
         start_step = state["step"]
+        if args.time_budget > 0:  # the count was cut to the budget by the killed run: keep its schedule
+            args.steps = state["args"]["steps"]
         # the killed run may have logged steps past its last checkpoint: they are redone, so drop them
         records = [json.loads(l) for l in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
         records = [r for r in records if r["step"] <= start_step]
@@ -536,7 +541,17 @@ if __name__ == "__main__":
 
     model.train()
     bar = tqdm(range(start_step, args.steps), initial=start_step, total=args.steps, desc="sft")
+    loop_start = time.time()
     for step in bar:
+        if args.time_budget > 0 and not args.resume and step == 20:
+            per_step = (time.time() - loop_start) / 20
+            fit = step + max(1, int((args.time_budget * 60 - (time.time() - loop_start)) / per_step))
+            if fit < args.steps:
+                tqdm.write(f"--time-budget {args.time_budget} min at {per_step:.3f} s/step: {args.steps} -> {fit} steps")
+                args.steps = bar.total = fit
+                (out_dir / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+        if step >= args.steps:  # cut by --time-budget
+            break
         t0 = time.time()
         mbs = [micro_batch(step * args.grad_accum + k) for k in range(args.grad_accum)]
         n_targets = sum(sum(l != -100 for l in lab[1:]) for mb in mbs for _, lab in mb)  # the loss's denominator
