@@ -117,9 +117,10 @@ def expert_episodes(task, examples):
 
 
 def model_episodes(model, tokenizer, task, examples, args, num_generations=1, temperature=0.0):
-    """Episodes in batches; returns per example (any success over its samples, mean reward of its samples)."""
+    """Episodes in batches; returns per example (any success over its samples, mean reward of its samples) and
+    the mean of every reward component over all episodes."""
     per_batch = max(1, args.batch // num_generations)
-    successes, rewards = [], []
+    successes, rewards, components = [], [], {}
     for start in range(0, len(examples), per_batch):
         chunk = examples[start:start + per_batch]
         results = run_episodes(model, tokenizer, task, chunk, num_generations=num_generations,
@@ -129,7 +130,10 @@ def model_episodes(model, tokenizer, task, examples, args, num_generations=1, te
             group = results[j * num_generations:(j + 1) * num_generations]
             successes.append(max(r.components["success"] for r in group))
             rewards.append(sum(r.reward for r in group) / len(group))
-    return successes, rewards
+        for r in results:
+            for k, v in r.components.items():
+                components.setdefault(k, []).append(float(v))
+    return successes, rewards, {k: sum(v) / len(v) for k, v in components.items()}
 
 
 def plot(rows, out_png):
@@ -161,7 +165,7 @@ if __name__ == "__main__":
     examples = draw_examples(task, args.split, args.n, args.seed, args.families)
     out_dir = args.out_dir or f"runs/eval-{args.task}"
     os.makedirs(out_dir, exist_ok=True)
-    rows, timings = {}, {}
+    rows, timings, components = {}, {}, {}  # components: greedy episodes' mean reward components per checkpoint
     if args.baselines:
         rows["expert"] = summarise(examples, *expert_episodes(task, examples))
     for i, path in enumerate(args.model):
@@ -173,12 +177,14 @@ if __name__ == "__main__":
             torch.manual_seed(args.seed)
             base_config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
             untrained = AutoModelForCausalLM.from_config(base_config).to(device)
-            rows["untrained"] = summarise(examples, *model_episodes(untrained, tokenizer, task, examples, args))
+            *untrained_results, components["untrained"] = model_episodes(untrained, tokenizer, task, examples, args)
+            rows["untrained"] = summarise(examples, *untrained_results)
             del untrained
-        rows[path] = summarise(examples, *model_episodes(model, tokenizer, task, examples, args))
+        *results, components[path] = model_episodes(model, tokenizer, task, examples, args)
+        rows[path] = summarise(examples, *results)
         if args.pass_k:
-            rows[f"{path} pass@{args.pass_k}"] = summarise(
-                examples, *model_episodes(model, tokenizer, task, examples, args, args.pass_k, args.temperature))
+            *results, _ = model_episodes(model, tokenizer, task, examples, args, args.pass_k, args.temperature)
+            rows[f"{path} pass@{args.pass_k}"] = summarise(examples, *results)
         timings[path] = round(time.time() - t0, 1)
 
     families = list(rows[next(iter(rows))].keys())
@@ -188,7 +194,12 @@ if __name__ == "__main__":
     print("".ljust(name_w) + "".join(f"{rows[next(iter(rows))][f]['difficulty']:>16}" for f in families))
     for name, table in rows.items():
         print(name.ljust(name_w) + "".join(f"{table[f]['success']:>9.1%} ({table[f]['reward']:.2f})" for f in families))
+    keys = sorted({k for c in components.values() for k in c})
+    print(f"\nreward components, mean over all {len(examples)} greedy episodes\n")
+    print("".ljust(name_w) + "".join(f"{k[:14]:>16}" for k in keys))
+    for name, c in components.items():
+        print(name.ljust(name_w) + "".join(f"{c[k]:>16.1%}" if k in c else f"{'-':>16}" for k in keys))
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"args": dataclasses.asdict(args), "rows": rows, "seconds": timings}, f, indent=1)
+        json.dump({"args": dataclasses.asdict(args), "rows": rows, "components": components, "seconds": timings}, f, indent=1)
     plot(rows, os.path.join(out_dir, "results.png"))
     print(f"\nwrote {out_dir}/results.json and results.png")
