@@ -25,13 +25,16 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]  # tests/ holds the toy task of --quick
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "tests"), ROOT, os.environ.get("PYTHONPATH", "")])}
 # control: the same forward passes, all spent on gradient steps; control-steps: the same gradient steps as
 # geometric (the identical run minus the probes: the gain per step that the probes bring)
+scoring = threading.Lock()  # test-split scoring runs in this process: one checkpoint at a time
 METHODS = {"geometric": [], "control": ["--control"], "control-steps": ["--control"], "es": ["--estimator", "es"]}
 
 
@@ -78,6 +81,8 @@ def main():
     ap.add_argument("--score-episodes", type=int, default=8, help="greedy episodes in every score")
     ap.add_argument("--test-examples", type=int, default=100, help="test-split examples per evaluation")
     ap.add_argument("--geometric-args", default="", help="extra flags for every geometric.py run")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="seeds run concurrently (one GPU holds several small runs; wall_s then includes sharing)")
     ap.add_argument("--out-dir", default="runs/bench-geometric", help="where the runs and results.json go")
     args = ap.parse_args()
 
@@ -102,8 +107,9 @@ def main():
         if not os.path.exists(base):
             raise SystemExit(f"no SFT checkpoint for {task} at {base}: run `python sft.py --task {task}` or pass --sft")
         rows = {"sft (start)": [test_metrics(base, task, args.test_examples, 0)]}
-        for seed in range(args.seeds):
-            budget = None
+
+        def run_seed(seed):  # the four methods of one seed, in order (control and es need geometric's budget)
+            budget, seed_rows = None, {}
             for method, flags in METHODS.items():
                 out = os.path.join(args.out_dir, name, f"{method}-seed{seed}")
                 limit = ["--steps", str(args.steps)]
@@ -117,12 +123,19 @@ def main():
                 budget = budget or log[-1]["fwd"]
                 probes = [p for m in log for p in m.get("probes", [])]
                 accepted = [p["accepted"] for p in probes if "accepted" in p]
-                row = {"steps": log[-1]["step"], "fwd": log[-1]["fwd"], "wall_s": wall,
-                       "accept_rate": sum(accepted) / len(accepted) if accepted else None,
-                       **test_metrics(out, task, args.test_examples, 0)}
-                rows.setdefault(method, []).append(row)
+                with scoring:
+                    row = {"steps": log[-1]["step"], "fwd": log[-1]["fwd"], "wall_s": wall,
+                           "accept_rate": sum(accepted) / len(accepted) if accepted else None,
+                           **test_metrics(out, task, args.test_examples, 0)}
+                seed_rows[method] = row
                 print(f"{task} seed {seed} {method}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()
                                                                    if isinstance(v, (int, float))), flush=True)
+            return seed_rows
+
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for seed_rows in pool.map(run_seed, range(args.seeds)):
+                for method, row in seed_rows.items():
+                    rows.setdefault(method, []).append(row)
         results[task] = rows
 
     for task, rows in results.items():
