@@ -538,7 +538,10 @@ class Sandbox:
 
     def __del__(self):
         if getattr(self, "pid", None) is not None and _server is not None:
-            self._kill()
+            try:
+                self._kill()
+            except OSError:  # interpreter exit: the fork server's socket may be closed first; it kills its workers
+                pass
 
     # -- execution
     def run(self, code):

@@ -87,7 +87,7 @@ class Args:
     steps: int = 1100
     """optimizer steps"""
     time_budget: float = 0.0
-    """minutes of training (0 = off): after 20 steps --steps is cut to what fits at the measured rate, and the
+    """minutes of training (0 = off): after 50 steps --steps is cut to what fits at the measured rate, and the
     cosine schedule follows the new count (the GPU bar is "the best model from <= 10 minutes of training")"""
     batch_size: int = 16
     """sequences per micro-batch"""
@@ -543,8 +543,10 @@ if __name__ == "__main__":
     bar = tqdm(range(start_step, args.steps), initial=start_step, total=args.steps, desc="sft")
     loop_start = time.time()
     for step in bar:
-        if args.time_budget > 0 and not args.resume and step == 20:
-            per_step = (time.time() - loop_start) / 20
+        if args.time_budget > 0 and not args.resume and step == 10:
+            rate_start = time.time()  # the first steps are slow (CUDA/allocator warm-up): time steps 10-50
+        if args.time_budget > 0 and not args.resume and step == 50:
+            per_step = (time.time() - rate_start) / 40
             fit = step + max(1, int((args.time_budget * 60 - (time.time() - loop_start)) / per_step))
             if fit < args.steps:
                 tqdm.write(f"--time-budget {args.time_budget} min at {per_step:.3f} s/step: {args.steps} -> {fit} steps")
