@@ -365,6 +365,11 @@ if __name__ == "__main__":
         import copy
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
+    # Trainable weights are kept in fp32 and the forward runs under autocast in --dtype: a bf16 weight cannot
+    # take an update below 1/256 of its size, so small-lr steps of a bf16-loaded model round away to nothing.
+    for p in params:
+        p.data = p.data.float()
+    amp = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     start_step = 0
     if args.resume:
@@ -384,6 +389,7 @@ if __name__ == "__main__":
               f"{world} process(es) | {args.prompts_per_step} prompts x G={G} per step | out {out_dir}")
     metrics_file = open(os.path.join(out_dir, "metrics.jsonl"), "a" if args.resume else "w") if rank == 0 else None
     samples_file = open(os.path.join(out_dir, "samples.jsonl"), "a" if args.resume else "w") if rank == 0 else None
+    skipped_steps = 0  # optimizer steps skipped for a non-finite gradient
     buffer = []  # TTRL experience: (example, pseudo-label, agreement, prompt embedding)
     run_start = time.time()
 
@@ -418,9 +424,10 @@ if __name__ == "__main__":
 
         # 2) roll out G episodes per prompt
         generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + step * 1009 + rank)
-        results = run_episodes(model, tokenizer, task, examples, num_generations=G, temperature=args.temperature,
-                               top_p=args.top_p, max_new_tokens=max_new_tokens, max_turns=max_turns,
-                               generator=generator)
+        with amp:
+            results = run_episodes(model, tokenizer, task, examples, num_generations=G, temperature=args.temperature,
+                                   top_p=args.top_p, max_new_tokens=max_new_tokens, max_turns=max_turns,
+                                   generator=generator)
         t_gen = time.time() - t0
 
         # 3) rewards (TTRL replaces the task's reward by agreement with the group's majority answer)
@@ -466,11 +473,12 @@ if __name__ == "__main__":
             for mb in micro_batches:
                 sequences, mask, old_logprobs, adv = pack(mb, pad_id, device)
                 C = mask.shape[1]
-                logp, entropy = token_logprobs(model, sequences, C, pad_id, args.temperature)
+                with amp:
+                    logp, entropy = token_logprobs(model, sequences, C, pad_id, args.temperature)
                 old = logp.detach() if args.num_iterations == 1 else old_logprobs
                 token_loss, low, high = clipped_token_loss(logp, old, adv, args.epsilon, args.epsilon_high)
                 if args.beta > 0:
-                    with torch.no_grad():
+                    with torch.no_grad(), amp:
                         if is_peft:
                             with model.disable_adapter():
                                 ref_logp, _ = token_logprobs(model, sequences, C, pad_id, args.temperature)
@@ -497,7 +505,10 @@ if __name__ == "__main__":
             for group in optimizer.param_groups:
                 group["lr"] = lr
             grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm).item()
-            optimizer.step()
+            if math.isfinite(grad_norm):
+                optimizer.step()
+            else:  # one inf/nan gradient would turn every weight into nan: skip this step (counted in the log)
+                skipped_steps += 1
             optimizer.zero_grad(set_to_none=True)
         t_upd = time.time() - t1
 
@@ -515,7 +526,7 @@ if __name__ == "__main__":
                "completion_len": sampled / len(results), "loss": stats["loss"] / args.num_iterations,
                "kl": stats["kl"] / tokens, "clip_low": stats["clip_low"] / tokens,
                "clip_high": stats["clip_high"] / tokens, "entropy": stats["entropy"] / tokens,
-               "grad_norm": grad_norm, "lr": lr, "kept_frac": keep.float().mean().item(),
+               "grad_norm": grad_norm, "skipped_steps": skipped_steps, "lr": lr, "kept_frac": keep.float().mean().item(),
                "rollout_tok_s": sampled / t_gen, "train_tok_s": stats["train_tokens"] / max(t_upd, 1e-9),
                "gen_s": round(t_gen, 3), "upd_s": round(t_upd, 3), "step_s": round(time.time() - t0, 3),
                "peak_mem_mb": (torch.cuda.max_memory_allocated() if use_cuda
@@ -531,8 +542,9 @@ if __name__ == "__main__":
             row.update({k: v / world for k, v in zip(keys, vec.tolist())})
         if rank == 0:
             if args.eval_every and ((step + 1) % args.eval_every == 0 or step + 1 == args.steps):
-                row.update(evaluate(model, tokenizer, task, draw_examples(task, "val", args.eval_examples, args.seed, args.families),
-                                    max_new_tokens, max_turns))
+                with amp:
+                    row.update(evaluate(model, tokenizer, task, draw_examples(task, "val", args.eval_examples, args.seed,
+                                                                              args.families), max_new_tokens, max_turns))
             if args.sample_every and step % args.sample_every == 0:
                 for r in results[::G][:3]:  # the first episode of the first three groups
                     samples_file.write(json.dumps({"step": step + 1, "id": r.example["id"], "family": r.example["family"],
