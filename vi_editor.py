@@ -35,6 +35,7 @@ command-line <Tab> completion and history. Known gaps against Vim are listed in 
 `python tools/vim_oracle.py diff`; the main ones are "." after a Visual-mode p, undo after
 changes that touch several separate places, and Visual-mode extension of quote/block objects.
 """
+import functools
 import re
 
 # Real Vim is the reference: vim -u NONE -N -i NONE -n, then these options.
@@ -46,6 +47,11 @@ TABSTOP = 4
 MAXCOL = 1 << 30  # curswant after "$": stick to the end of every line
 MAX_COUNT = 9999  # counts are clamped here (Vim has no cap): a sampled 99999999ix<Esc> must not build a huge buffer
 
+_ALIASES = {"x": "dl", "X": "dh", "D": "d$", "C": "c$", "s": "cl", "S": "cc", "Y": "yy"}  # one-key operator commands
+# Normal-mode keys that start a motion ("g" aside: it starts other commands too)
+_MOTION_KEYS = frozenset(["h", "<BS>", "l", " ", "j", "k", "<C-n>", "<C-p>", "+", "<Enter>", "-", "_", "G", "H", "L",
+                          "M", "0", "^", "$", "|", "w", "W", "b", "B", "e", "E", "f", "F", "t", "T", ";", ",", "%",
+                          "{", "}", "(", ")", "'", "`", "/", "?", "n", "N", "*", "#"])
 MODE_NAMES = {"n": "Normal", "no": "Operator-pending", "i": "Insert", "v": "Visual",
               "V": "Visual Line", "c": "Command-line"}
 
@@ -59,9 +65,9 @@ class KeyParseError(ValueError):
 
 SPECIAL_KEYS = {"esc": "<Esc>", "enter": "<Enter>", "cr": "<Enter>", "return": "<Enter>",
                 "tab": "<Tab>", "bs": "<BS>", "c-r": "<C-r>", "lt": "<"}
-_KEY_NAME = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)>")
 _RAW_CONTROL = {"\n": "<Enter>", "\r": "<Enter>", "\t": "<Tab>", "\x1b": "<Esc>", "\x08": "<BS>",
                 "\x12": "<C-r>"}
+_KEY_TOKEN = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)>|[\n\r\t\x1b\x08\x12]")  # what is not a literal character
 
 
 def parse_keys(s: str) -> list[str]:
@@ -69,21 +75,23 @@ def parse_keys(s: str) -> list[str]:
 
     A '<' that does not start <Name> is a literal '<' (so "<<" is the dedent command); <lt> is a
     literal '<'; <CR> is an alias of <Enter>. An unknown <Name> raises KeyParseError."""
+    m = _KEY_TOKEN.search(s)
+    if m is None:
+        return list(s)  # the common case: plain characters only
     keys = []
     i = 0
-    while i < len(s):
-        ch = s[i]
-        if ch == "<":
-            m = _KEY_NAME.match(s, i)
-            if m:
-                key = SPECIAL_KEYS.get(m.group(1).lower())
-                if key is None:
-                    raise KeyParseError(f"unknown key <{m.group(1)}> at position {i}")
-                keys.append(key)
-                i = m.end()
-                continue
-        keys.append(_RAW_CONTROL.get(ch, ch))
-        i += 1
+    while m:
+        keys += s[i:m.start()]
+        if m.group(1) is None:
+            keys.append(_RAW_CONTROL[m.group()])
+        else:
+            key = SPECIAL_KEYS.get(m.group(1).lower())
+            if key is None:
+                raise KeyParseError(f"unknown key <{m.group(1)}> at position {m.start()}")
+            keys.append(key)
+        i = m.end()
+        m = _KEY_TOKEN.search(s, i)
+    keys += s[i:]
     return keys
 
 
@@ -117,6 +125,7 @@ class _More(Exception):
 
 class _Reader:
     """Hands out the pending keys one by one; running out means the command is incomplete."""
+    __slots__ = ("keys", "pos")
 
     def __init__(self, keys):
         self.keys = keys
@@ -132,6 +141,13 @@ class _Reader:
         if self.pos >= len(self.keys):
             raise _More
         return self.keys[self.pos]
+
+    def chars(self):
+        """The plain characters from here on (typed text, which needs no parsing), all at once."""
+        start = self.pos
+        while self.pos < len(self.keys) and len(self.keys[self.pos]) == 1:
+            self.pos += 1
+        return self.keys[start:self.pos]
 
 
 def _translate_collection(pat, i):
@@ -174,6 +190,7 @@ def _translate_collection(pat, i):
     return out + "]", j + 1
 
 
+@functools.lru_cache(maxsize=256)  # searches and :s repeat their patterns ("n", "&", ".")
 def vim_regex(pat: str, last_sub: str = "") -> "re.Pattern":
     """Translate a Vim magic pattern into a compiled Python regex (raises _Abort when it can't)."""
     out = []
@@ -274,6 +291,8 @@ def vim_regex(pat: str, last_sub: str = "") -> "re.Pattern":
 
 def _vim_sub_expand(rep, m, last_sub):
     """Expand a :s replacement (Vim magic rules) for match m. Returns the text ('\\r' = line break)."""
+    if "\\" not in rep and "&" not in rep and "~" not in rep:
+        return rep  # plain text (the common case): nothing to expand
     out = []
     case_one = None   # \u or \l: applies to the next character
     case_all = None   # \U or \L: applies until \E or \e
@@ -332,6 +351,7 @@ def _is_kw(ch):
     return ch.isalnum() if o < 128 else (192 <= o <= 255 or (o > 255 and ch.isalnum())) or ch == "_"
 
 
+@functools.lru_cache(maxsize=4096)  # called for every character a word motion passes
 def _char_class(ch, big):
     """Vim's cls(): 0 blank (NUL too), 1 punctuation, 2 keyword. W-motions see 0 or 1."""
     if ch in " \t\xa0":
@@ -389,6 +409,14 @@ def _inmacro(opt, s):
     return False
 
 
+# Ex command lines: the command name, a number, a +N/-N address offset, the flags of :s
+_EX_NAME = re.compile(r"[a-zA-Z]+|[&<>!=#@*]+|")
+_DIGITS = re.compile(r"\d+")
+_EX_OFFSET = re.compile(r"([+-])(\d*)")
+_SUB_FLAGS = re.compile(r"&?[gciIenr#lp]*")
+_SEARCH_OFFSET = re.compile(r"([esb]?)([+-]?\d*)")  # the offset after /pattern/: e+1, s-2, b, +3
+
+
 # ---------------------------------------------------------------------------------------------
 # The editor
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +443,7 @@ class Editor:
         self._unnamed = None        # register the unnamed register points to
         self.marks: dict[str, tuple[int, int]] = {}
         self._pcmark = None
-        self._undo: list[tuple] = []  # (lines, cursor, marks) before each change
+        self._undo: list[tuple] = []  # (lines as a tuple, cursor, marks, first, size) before each change
         self._redo: list[tuple] = []
         self._step_open = False     # a change in the current undo step has been saved already
         self._last_ft = None        # (command, char) for ; and ,
@@ -457,31 +485,49 @@ class Editor:
             parsed = parse_keys(keys)
         except KeyParseError as e:
             return str(e)
-        for k in parsed:
-            self._key(k)
+        i = 0
+        while i < len(parsed):
+            if self._recording is not None:
+                self._key(parsed[i])  # "q" records what is typed: key by key
+                i += 1
+            elif self._insert is not None:
+                i = self._insert_keys(parsed, i)
+            else:
+                i = self._command(parsed, i)
         return None
 
     # -- key dispatch --------------------------------------------------------------------------
 
     def _key(self, k):
+        """One typed key (feed() does the same for many keys at once; "." replays through here)."""
         if self._recording is not None:
             self._typed.append(k)
         if self._insert is not None:
             self._insert_key(k)
-            return
-        if self._cmdline and len(k) == 1:
+        elif self._cmdline and len(k) == 1:
             self.pending.append(k)  # typing on a command line: nothing to re-parse yet
-            return
-        self.pending.append(k)
+        else:
+            self._command([k], 0)
+
+    def _command(self, keys, i):
+        """Run the pending Normal/Visual command, continued by keys[i:]. Returns the index after its last
+        key, or len(keys) when it needs more keys (they stay pending).
+
+        The command is parsed from its first key again each time keys arrive. Parsing all the keys at
+        hand at once equals feeding them one by one (a parse that runs out of keys raises _More before
+        it changes anything), without re-parsing every prefix of the command."""
+        done = len(self.pending)
+        self.pending = self.pending + keys[i:]
         self._op_pending = False
         self._cmdline = False
+        nxt = _Reader(self.pending)
         try:
             if self._mode in "vV":
-                self._visual_command()
+                self._visual_command(nxt)
             else:
-                self._normal_command()
+                self._normal_command(nxt)
         except _More:
-            return
+            return len(keys)
         except _Abort:
             self._aborted = True
         self.pending = []
@@ -490,9 +536,7 @@ class Editor:
         if self._insert is None:
             self._step_open = False
             self._clamp()
-
-    def _reader(self):
-        return _Reader(self.pending)
+        return i + nxt.pos - done
 
     def _read_count(self, nxt, k):
         """Read a count starting at key k. Returns (count or 0, first key after it)."""
@@ -507,6 +551,7 @@ class Editor:
         self._cmdline = True
         text = []
         while True:
+            text += nxt.chars()
             k = nxt()
             if k == "<Enter>":
                 self._cmdline = False
@@ -527,8 +572,7 @@ class Editor:
 
     # -- Normal mode ---------------------------------------------------------------------------
 
-    def _normal_command(self):
-        nxt = self._reader()
+    def _normal_command(self, nxt):
         reg = None
         count = 0
         k = nxt()
@@ -549,13 +593,15 @@ class Editor:
         self._dot = (reg, count, list(keys), visual)
 
     def _run_normal(self, k, nxt, reg, count):
+        if k in _MOTION_KEYS:  # the most common command: no need to test k against all the others first
+            self._move(self._motion(k, nxt, count, None))
+            return
         c1 = count or 1
         if k in ("d", "c", "y", "<", ">", "!", "=") or (k == "g" and nxt.peek() in "~uU?"):
             self._operator(k, nxt, reg, count)
             return
-        simple = {"x": "dl", "X": "dh", "D": "d$", "C": "c$", "s": "cl", "S": "cc", "Y": "yy"}
-        if k in simple:
-            keys = list(simple[k])
+        if k in _ALIASES:
+            keys = list(_ALIASES[k])
             self._operator(keys[0], _Reader(keys[1:]), reg, count, alias=k)
             return
         if k == "g":
@@ -1451,7 +1497,7 @@ class Editor:
         return self._do_search(pat, forward, count, offset)
 
     def _parse_offset(self, off):
-        m = re.fullmatch(r"([esb]?)([+-]?\d*)", off)
+        m = _SEARCH_OFFSET.fullmatch(off)
         if not m:
             raise _Abort("unsupported search offset")
         kind, num = m.group(1), m.group(2)
@@ -1964,7 +2010,7 @@ class Editor:
         cur = s
         if k2 != "<BS>":
             e, kind = self._exclusive_adjust(s, e, kind)
-        record(self.pending[motion_at:])
+        record(nxt.keys[motion_at:nxt.pos])
         self._apply_op(op, reg, s, e, kind, cur, use_reg_one=self._use_reg_one)
 
     def _exclusive_adjust(self, s, e, kind):
@@ -2116,9 +2162,9 @@ class Editor:
             self._unnamed = self._write_reg(reg, text, linewise)
         appended = reg is not None and reg.isupper()
         if linewise or multi:
-            for i in range(9, 1, -1):
-                if str(i - 1) in self.regs:
-                    self.regs[str(i)] = self.regs[str(i - 1)]
+            for older, newer in zip("98765432", "87654321"):  # "8 -> "9, ..., "1 -> "2
+                if newer in self.regs:
+                    self.regs[older] = self.regs[newer]
             self.regs["1"] = (list(text), linewise)
             if not appended:
                 self._unnamed = "1"
@@ -2263,7 +2309,8 @@ class Editor:
     # -- undo ----------------------------------------------------------------------------------
 
     def _save_undo(self, first=None, size=None):
-        """Snapshot the buffer before the first change of an undo step (cheap list copy).
+        """Snapshot the buffer before the first change of an undo step (a tuple: the strings are shared,
+        and a tuple of strings is not tracked by the garbage collector as the history grows).
 
         first, size: the rows this change replaces (Vim's u_save range); undo uses them, as Vim
         does, to decide where the cursor goes."""
@@ -2271,7 +2318,7 @@ class Editor:
         if self._step_open:
             return
         self._step_open = True
-        self._undo.append((list(self.lines), (self.row, self.col), dict(self.marks), first, size))
+        self._undo.append((tuple(self.lines), (self.row, self.col), dict(self.marks), first, size))
         self._redo.clear()
 
     def _undo_step(self, redo):
@@ -2293,7 +2340,7 @@ class Editor:
         # the entry now holds the lines it replaces, for the way back (the cursor saved before
         # the original change stays with it)
         back = size + len(cur) - len(old_lines)
-        dst.append((list(cur), uh_cursor, dict(self.marks), first, back))
+        dst.append((tuple(cur), uh_cursor, dict(self.marks), first, back))
         self.lines = list(old_lines)
         if not redo:
             self.marks.update(marks)
@@ -2380,6 +2427,23 @@ class Editor:
         """Insert mode after c/s/C/S: the '.' record is the change command plus the typed text."""
         self.row, self.col = r, c
         self._insert = {"cmd": "c", "count": 1, "keys": [], "dot": self._dot}
+
+    def _insert_keys(self, keys, i):
+        """Insert-mode keys from keys[i]: a run of plain characters (typed text, the common case) goes in
+        as one string, as _insert_key would put it char by char; other keys go one by one. Returns the
+        index after the keys used."""
+        j = i
+        while j < len(keys) and len(keys[j]) == 1:
+            j += 1
+        if j == i or self._insert.get("creg"):
+            self._insert_key(keys[i])
+            return i + 1
+        self._insert["keys"].extend(keys[i:j])
+        self._save_undo(self.row, 1)
+        line = self.lines[self.row]
+        self.lines[self.row] = line[:self.col] + "".join(keys[i:j]) + line[self.col:]
+        self.col += j - i
+        return j
 
     def _insert_key(self, k, record=True):
         ins = self._insert
@@ -2496,8 +2560,7 @@ class Editor:
                     kind = "excl"
         return s, e, kind
 
-    def _visual_command(self):
-        nxt = self._reader()
+    def _visual_command(self, nxt):
         reg = None
         count = 0
         k = nxt()
@@ -2672,7 +2735,7 @@ class Editor:
         s = line.lstrip(" \t:")
         rng, s = self._ex_range(s)
         s = s.lstrip(" \t")
-        m = re.match(r"[a-zA-Z]+|[&<>!=#@*]+|", s)
+        m = _EX_NAME.match(s)
         name = m.group(0)
         arg = s[len(name):]
         last = len(self.lines) - 1
@@ -2813,7 +2876,7 @@ class Editor:
         row = None
         s = s.lstrip(" ")
         if s[:1].isdigit():
-            m = re.match(r"\d+", s)
+            m = _DIGITS.match(s)
             row = int(m.group(0)) - 1
             s = s[m.end():]
         elif s[:1] == ".":
@@ -2847,9 +2910,9 @@ class Editor:
             row = found
         while True:
             s2 = s.lstrip(" ")
-            m = re.match(r"([+-])(\d*)", s2)
+            m = _EX_OFFSET.match(s2)
             if not m:
-                m2 = re.match(r"\d+", s2)
+                m2 = _DIGITS.match(s2)
                 if m2 and row is not None:
                     row += int(m2.group(0))
                     s = s2[m2.end():]
@@ -2928,7 +2991,7 @@ class Editor:
             pat, rep = self._last_sub
             rest = arg
         flags = rest.strip()
-        m = re.match(r"&?[gciIenr#lp]*", flags)
+        m = _SUB_FLAGS.match(flags)
         fl = m.group(0)
         tail = flags[m.end():].strip()
         if "c" in fl:

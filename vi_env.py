@@ -91,8 +91,10 @@ class VimEnv:
         """Feed keys (ViLM notation). A key parse error leaves the state unchanged and is reported in info."""
         if self.editor is None:
             raise RuntimeError("call reset() before step()")
-        error = self.editor.feed(keys)
-        return self.observation(), {"error": error, "mode": self.editor.mode, "cursor": list(self.editor.cursor)}
+        ed = self.editor
+        error = ed.feed(keys)
+        mode, cursor = ed.mode, ed.cursor
+        return render(ed.lines, cursor, mode, self.prompt), {"error": error, "mode": mode, "cursor": list(cursor)}
 
     def state(self):
         ed = self.editor
