@@ -69,6 +69,27 @@ def test_single_and_batch_paths_agree(tok, data):
     assert tok.decode(batch).shape == (5, T, D) and tok.decode(batch[0]).shape == (T, D)
 
 
+@pytest.mark.parametrize("scale", [10.0, 2.0, "per-channel"])
+def test_pre_merged_zero_runs_give_the_trained_bpe_ids(data, scale):
+    # encode feeds a second BPE with the zero runs already merged (_build_encoder): its ids must be exactly those
+    # of the trained BPE on the plain symbol strings, also on inputs unlike the training data
+    s = channel_scale() if scale == "per-channel" else scale
+    tok = ActionTokenizer(scale=s, vocab_size=1024).fit(data[0][:150])
+    rng = np.random.default_rng(0)
+    test = data[1].astype(np.float64)
+    noisy = test.copy()
+    noisy[..., :2] = np.clip(noisy[..., :2] + rng.normal(0, 20, noisy[..., :2].shape), 0, [SCREEN_W - 1, SCREEN_H - 1])
+    keys = test.copy()
+    keys[..., 3:] = rng.random(keys[..., 3:].shape) < 0.2
+    x = np.concatenate([test, noisy, keys, np.repeat(test[:, :1], T, axis=1)])     # + still chunks
+    q = tok._coeffs(x)
+    plain = tok._strings(q, zero_blocks=False)
+    assert tok(x) == [e.ids for e in tok.bpe.encode_batch(plain, add_special_tokens=False)]
+    assert [tok(c) for c in x[::10]] == tok(x[::10])
+    n = len(test)       # on realistic chunks the runs really are pre-merged: the BPE sees a third of the symbols
+    assert sum(map(len, tok._strings(q[:n]))) < sum(map(len, plain[:n])) / 3
+
+
 def test_compresses_against_naive_binning(tok, data):
     test = data[1]
     mean_tokens = np.mean([len(i) for i in tok(test)])
