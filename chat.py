@@ -4,20 +4,28 @@
 variables persist across questions until /reset. /think toggles showing <think> blocks.
 --task vi: type an instruction; the agent edits the buffer one command at a time and the rendered notepad
 is shown after each command. The buffer carries over to the next instruction (/reset empties it).
+--task digits | cryptogram | pixel (a vision-language checkpoint): questions are asked about an image, --image
+FILE or else the task's shown test example (its images are saved as PNGs to look at); /play plays the shown
+example's own episode (its prompt; pixel's tools run on its scene), /next shows the next example and plays it.
+A question about an image gets one answer turn: tools are run only on the task's own scenes.
 Commands: /think, /reset, quit or exit (or Ctrl-D).
 
 Chat:    python chat.py --task exec --model runs/grpo-exec
 Script:  python chat.py --task exec --model runs/sft-exec --query "What is 17 * 23?"
 Vi:      python chat.py --task vi --model runs/grpo-vi --file notes.txt
+Images:  python chat.py --task digits --model runs/sft-digits --image my_digits.png --query "What is the sum?"
 """
 import argparse
 import dataclasses
+import os
 import re
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+import vlm
 from rollout import check_task_tokens, get_task, load_policy, run_episodes
 
 
@@ -31,6 +39,8 @@ class Args:
     """answer this one question (or vi instruction) and exit"""
     file: str = ""
     """vi: start from this text file's contents (default: an empty buffer)"""
+    image: str = ""
+    """image tasks: ask about this image file (default: the task's test examples, saved under runs/chat-<task>/)"""
     show_think: bool = False
     """show <think> blocks (toggle with /think)"""
     temperature: float = 0.0
@@ -67,6 +77,8 @@ class StreamPrinter:
         self.ids.append(token_id)
         text = self.tokenizer.decode(self.ids, skip_special_tokens=False)
         text = text.replace(self.tokenizer.eos_token, "")
+        # an image the env showed (ZOOM_IN) prints as <image>, not as its image tokens
+        text = re.sub(r"<\|vision_start\|>(<\|image_pad\|>)*(<\|vision_end\|>|$)", vlm.IMAGE, text)
         if not self.show_think:
             text = re.sub(r"<think>.*?(</think>|$)", "", text, flags=re.S)
         if text.startswith(self.printed):
@@ -85,6 +97,8 @@ class ChatTask:
         self.stop_tokens, self.max_new_tokens, self.max_turns = task.stop_tokens, task.max_new_tokens, task.max_turns
 
     def reset(self, example):
+        if "images" in example:
+            return ImageQuestion(example)
         if self.sandbox is not None:
             return self.task.reset(example, sandbox=self.sandbox)
         episode = self.task.reset(example)
@@ -101,27 +115,75 @@ class ChatTask:
         return episode
 
 
+class ImageQuestion:
+    """A question about images: the prompt is one `<image>` per image, then the question; one answer turn."""
+
+    def __init__(self, example):
+        self.example = example
+
+    def observation(self):
+        return " ".join([vlm.IMAGE] * len(self.example["images"])) + "\n" + self.example["query"] + "\n"
+
+    def images(self):
+        return list(self.example["images"])
+
+    def step(self, completion):
+        return "", True
+
+    def reward(self):
+        return 0.0, {"success": 0.0}
+
+    def answer(self):
+        return None
+
+    def info(self):
+        return {}
+
+
+def show_example(task, example, out_dir):
+    """Save the example's images as PNGs and print its prompt; returns the images."""
+    from PIL import Image
+    os.makedirs(out_dir, exist_ok=True)
+    images = task.reset(example).images()
+    paths = [os.path.join(out_dir, f"{example['id']}-{j}.png") for j in range(len(images))]
+    for image, p in zip(images, paths):
+        Image.fromarray(image).save(p)
+    print(f"\n[{example['id']}] images: {' '.join(paths)}\n{example['prompt']}", end="")
+    return images
+
+
 if __name__ == "__main__":
     args = parse_args()
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu")
     task = get_task(args.task)
     path = args.model
     if not path:
-        import os
         path = next((p for p in (f"runs/grpo-{args.task}", f"runs/sft-{args.task}") if os.path.exists(p)), "")
         if not path:
             raise SystemExit(f"no checkpoint: pass --model, or train one with `python sft.py --task {args.task}`")
     model, tokenizer = load_policy(path, device=device)
+    image_processor = vlm.load_image_processor(path, model)
     check_task_tokens(tokenizer, task)
     show_think = args.show_think
+    vision = vlm.task_has_images(task)
 
     if args.task == "vi":
         lines = open(args.file).read().split("\n") if args.file else [""]
         cursor = [0, 0]
+    elif vision:
+        if image_processor is None:
+            raise SystemExit(f"{path} is a text model; task {args.task} needs a vision-language checkpoint "
+                             f"(`python sft.py --task {args.task}` builds one)")
+        examples, shown = task.examples("test", 50), 0
+        if args.image:
+            from PIL import Image
+            images = [np.asarray(Image.open(args.image).convert("RGB"))]
+        else:
+            images = show_example(task, examples[0], f"runs/chat-{args.task}")
     else:
         from exec_env import Sandbox
         sandbox = Sandbox(timeout=args.timeout)  # one worker for the whole chat: variables persist
-    print(f"chat: {args.task} | {path} | /think /reset quit", file=sys.stderr)
+    print(f"chat: {args.task} | {path} | /think /reset {'/play /next ' * vision}quit", file=sys.stderr)
     while True:
         if args.query:
             text = args.query
@@ -139,7 +201,7 @@ if __name__ == "__main__":
         if text == "/reset":
             if args.task == "vi":
                 lines, cursor = [""], [0, 0]
-            else:
+            elif not vision:
                 sandbox.reset()
             print("(reset)")
             continue
@@ -153,6 +215,20 @@ if __name__ == "__main__":
                                   max_turns=args.max_cycles)[0]
             lines = result.info["final"].split("\n")
             cursor = [0, 0]  # every instruction starts at the top, as in the task's training examples
+        elif vision:
+            play = text in ("/play", "/next")   # the task's own episode of the shown example, else a question
+            if text == "/next":
+                shown = (shown + 1) % len(examples)
+                images = show_example(task, examples[shown], f"runs/chat-{args.task}")
+            example = examples[shown] if play else {"id": "chat", "query": text, "images": images}
+            printer = StreamPrinter(tokenizer, show_think)
+            print()
+            result = run_episodes(model, tokenizer, task if play else ChatTask(task), [example],
+                                  temperature=args.temperature, max_new_tokens=args.max_tokens,
+                                  max_turns=args.max_cycles, stream=printer, image_processor=image_processor)[0]
+            print()
+            if play:
+                print(f"(reward {result.reward:.2f} {result.components} | {result.info})")
         else:
             example = {"id": "chat", "family": "chat", "difficulty": "-", "query": text, "answer": None}
             printer = StreamPrinter(tokenizer, show_think)

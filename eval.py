@@ -9,6 +9,7 @@ architecture.
 Smoke:   python eval.py --task vi --model runs/sft-vi --n 20
 Default: python eval.py --task vi --model runs/sft-vi runs/grpo-vi
 pass@k:  python eval.py --task vi --model runs/grpo-vi --pass-k 8 --temperature 1.0
+Images:  python eval.py --task digits --model runs/sft-digits runs/grpo-digits     (vision-language checkpoints)
 
 Writes <out-dir> (default runs/eval-<task>/): results.json and results.png (bar chart per family).
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+import vlm
 from rollout import check_task_tokens, draw_examples, get_task, load_policy, run_episodes
 
 
@@ -116,7 +118,7 @@ def expert_episodes(task, examples):
     return successes, rewards
 
 
-def model_episodes(model, tokenizer, task, examples, args, num_generations=1, temperature=0.0):
+def model_episodes(model, tokenizer, task, examples, args, num_generations=1, temperature=0.0, image_processor=None):
     """Episodes in batches; returns per example (any success over its samples, mean reward of its samples) and
     the mean of every reward component over all episodes."""
     per_batch = max(1, args.batch // num_generations)
@@ -125,7 +127,7 @@ def model_episodes(model, tokenizer, task, examples, args, num_generations=1, te
         chunk = examples[start:start + per_batch]
         results = run_episodes(model, tokenizer, task, chunk, num_generations=num_generations,
                                temperature=temperature, max_new_tokens=args.max_new_tokens or None,
-                               max_turns=args.max_turns or None, seed=args.seed + start)
+                               max_turns=args.max_turns or None, seed=args.seed + start, image_processor=image_processor)
         for j in range(len(chunk)):
             group = results[j * num_generations:(j + 1) * num_generations]
             successes.append(max(r.components["success"] for r in group))
@@ -146,8 +148,8 @@ def plot(rows, out_png):
     for k, (name, table) in enumerate(rows.items()):
         xs = [i + k * width for i in range(len(families))]
         ys = [table[f]["success"] for f in families]
-        errs = [[y - table[f]["success_ci"][0] for f, y in zip(families, ys)],
-                [table[f]["success_ci"][1] - y for f, y in zip(families, ys)]]
+        errs = [[max(0.0, y - table[f]["success_ci"][0]) for f, y in zip(families, ys)],  # max: Wilson's bound at
+                [max(0.0, table[f]["success_ci"][1] - y) for f, y in zip(families, ys)]]  # p = 1 rounds to 1 - 1e-16
         ax.bar(xs, ys, width, yerr=errs, capsize=2, label=name)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(families))])
     ax.set_xticklabels(families, rotation=30, ha="right")
@@ -171,19 +173,24 @@ if __name__ == "__main__":
     for i, path in enumerate(args.model):
         t0 = time.time()
         model, tokenizer = load_policy(path, device=device)
+        image_processor = vlm.load_image_processor(path, model)  # None for a text model
         check_task_tokens(tokenizer, task)
         if i == 0 and args.baselines:  # same architecture, random weights: what training added
-            from transformers import AutoModelForCausalLM
+            from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
             torch.manual_seed(args.seed)
             base_config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
-            untrained = AutoModelForCausalLM.from_config(base_config).to(device)
-            *untrained_results, components["untrained"] = model_episodes(untrained, tokenizer, task, examples, args)
+            untrained = (AutoModelForImageTextToText if vlm.is_vlm(model) else AutoModelForCausalLM).from_config(base_config)
+            untrained = untrained.to(device)
+            *untrained_results, components["untrained"] = model_episodes(untrained, tokenizer, task, examples, args,
+                                                                         image_processor=image_processor)
             rows["untrained"] = summarise(examples, *untrained_results)
             del untrained
-        *results, components[path] = model_episodes(model, tokenizer, task, examples, args)
+        *results, components[path] = model_episodes(model, tokenizer, task, examples, args,
+                                                     image_processor=image_processor)
         rows[path] = summarise(examples, *results)
         if args.pass_k:
-            *results, _ = model_episodes(model, tokenizer, task, examples, args, args.pass_k, args.temperature)
+            *results, _ = model_episodes(model, tokenizer, task, examples, args, args.pass_k, args.temperature,
+                                         image_processor)
             rows[f"{path} pass@{args.pass_k}"] = summarise(examples, *results)
         timings[path] = round(time.time() - t0, 1)
 

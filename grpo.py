@@ -16,6 +16,7 @@ Smoke:   python grpo.py --task vi --steps 2 --prompts-per-step 2 --num-generatio
 Default: python sft.py --task vi && python grpo.py --task vi          (CPU, ~10 minutes)
 GPU:     python grpo.py --task vi --model runs/sft-vi --steps 300 --prompts-per-step 32 --num-generations 8
 Multi:   torchrun --nproc_per_node 2 grpo.py --task vi
+Images:  python sft.py --task digits && python grpo.py --task digits   (a VLM: the log-prob passes get the rollouts' pixels)
 
 Writes runs/grpo-<task>/: args.json, metrics.jsonl, samples.jsonl, plots.png, the final model
 (save_pretrained; an adapter with --lora-r > 0) and ckpt/ (model, optimizer, step, RNG) for --resume.
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+import vlm
 from rollout import check_task_tokens, draw_examples, get_task, load_policy, run_episodes
 
 
@@ -210,14 +212,21 @@ def aggregate_loss(token_loss, mask, loss_type, num_sequences=None, num_tokens=N
     raise ValueError(f"unknown --loss-type {loss_type!r}")
 
 
-def token_logprobs(model, sequences, completion_len, pad_id, temperature):
+def token_logprobs(model, sequences, completion_len, pad_id, temperature, pixels=None):
     """Log-probs (and entropies) of the last `completion_len` tokens of each left-padded sequence.
     sequences: (B, L) with every sequence right-aligned; returns (B, completion_len) tensors.
-    Only completion positions go through the LM head (logits_to_keep): prompts can be much longer."""
+    Only completion positions go through the LM head (logits_to_keep): prompts can be much longer.
+    A VLM gets what it got while sampling (rollout.generate): the pixel inputs of the rows' images, in row order,
+    3-D mRoPE positions, and image tokens masked out of the softmax."""
     attention = _left_pad_mask(sequences, pad_id)
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=sequences, attention_mask=attention, position_ids=positions,
-                   logits_to_keep=completion_len + 1).logits[:, :-1].float()  # (B, C, V) predicting the last C tokens
+    vision = vlm.is_vlm(model)
+    if vision:
+        positions = vlm.rope_positions(model, sequences, attention, pixels)
+    logits = model(input_ids=sequences, attention_mask=attention, position_ids=positions, logits_to_keep=completion_len + 1,
+                   **(pixels or {})).logits[:, :-1].float()  # (B, C, V) predicting the last C tokens
+    if vision:
+        logits = vlm.forbid_vision_tokens(logits, model)
     if temperature > 0:
         logits = logits / temperature
     logprobs = torch.log_softmax(logits, -1)
@@ -267,12 +276,14 @@ def weighted_reward(result, weights):
     return sum(w * result.components.get(k, 0.0) for k, w in weights.items()) if weights else result.reward
 
 
-def save_checkpoint(model, tokenizer, optimizer, step, args, path):
+def save_checkpoint(model, tokenizer, optimizer, step, args, path, image_processor=None):
     """Atomic: write a sibling temp dir, then swap it in, so a kill never leaves a half-written ckpt."""
     tmp = path + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    if image_processor is not None:
+        image_processor.save_pretrained(tmp)
     torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
     with open(os.path.join(tmp, "state.json"), "w") as f:
         json.dump({"step": step, "args": dataclasses.asdict(args)}, f)
@@ -282,10 +293,10 @@ def save_checkpoint(model, tokenizer, optimizer, step, args, path):
     shutil.rmtree(path + ".old", ignore_errors=True)
 
 
-def evaluate(model, tokenizer, task, examples, max_new_tokens, max_turns):
+def evaluate(model, tokenizer, task, examples, max_new_tokens, max_turns, image_processor=None):
     """Greedy episodes on held-out examples: overall success and success per family."""
     results = run_episodes(model, tokenizer, task, examples, temperature=0.0,
-                           max_new_tokens=max_new_tokens, max_turns=max_turns)
+                           max_new_tokens=max_new_tokens, max_turns=max_turns, image_processor=image_processor)
     by_family = {}
     for r in results:
         by_family.setdefault(r.example["family"], []).append(r.components["success"])
@@ -349,6 +360,7 @@ if __name__ == "__main__":
 
     # ---------------------------------------------------------------- model, reference, optimizer
     model, tokenizer = load_policy(ckpt_dir if args.resume else model_path, dtype, device, is_trainable=True)
+    image_processor = vlm.load_image_processor(ckpt_dir if args.resume else model_path, model)  # None: a text model
     check_task_tokens(tokenizer, task)
     from peft import LoraConfig, PeftModel, get_peft_model
     if args.lora_r > 0 and not isinstance(model, PeftModel):
@@ -427,7 +439,7 @@ if __name__ == "__main__":
         with amp:
             results = run_episodes(model, tokenizer, task, examples, num_generations=G, temperature=args.temperature,
                                    top_p=args.top_p, max_new_tokens=max_new_tokens, max_turns=max_turns,
-                                   generator=generator)
+                                   generator=generator, image_processor=image_processor)
         t_gen = time.time() - t0
 
         # 3) rewards (TTRL replaces the task's reward by agreement with the group's majority answer)
@@ -472,18 +484,19 @@ if __name__ == "__main__":
         for iteration in range(args.num_iterations):
             for mb in micro_batches:
                 sequences, mask, old_logprobs, adv = pack(mb, pad_id, device)
+                pixels = vlm.cat_pixels([p for t, _ in mb for p in t.pixels], device)  # VLM: images in row order
                 C = mask.shape[1]
                 with amp:
-                    logp, entropy = token_logprobs(model, sequences, C, pad_id, args.temperature)
+                    logp, entropy = token_logprobs(model, sequences, C, pad_id, args.temperature, pixels)
                 old = logp.detach() if args.num_iterations == 1 else old_logprobs
                 token_loss, low, high = clipped_token_loss(logp, old, adv, args.epsilon, args.epsilon_high)
                 if args.beta > 0:
                     with torch.no_grad(), amp:
                         if is_peft:
                             with model.disable_adapter():
-                                ref_logp, _ = token_logprobs(model, sequences, C, pad_id, args.temperature)
+                                ref_logp, _ = token_logprobs(model, sequences, C, pad_id, args.temperature, pixels)
                         else:
-                            ref_logp, _ = token_logprobs(ref_model, sequences, C, pad_id, args.temperature)
+                            ref_logp, _ = token_logprobs(ref_model, sequences, C, pad_id, args.temperature, pixels)
                     kl = k3_kl(logp, ref_logp, args.kl_clamp)
                     token_loss = token_loss + args.beta * kl
                     stats["kl"] += (kl * mask).sum().item()
@@ -544,7 +557,7 @@ if __name__ == "__main__":
             if args.eval_every and ((step + 1) % args.eval_every == 0 or step + 1 == args.steps):
                 with amp:
                     row.update(evaluate(model, tokenizer, task, draw_examples(task, "val", args.eval_examples, args.seed,
-                                                                              args.families), max_new_tokens, max_turns))
+                                                                              args.families), max_new_tokens, max_turns, image_processor))
             if args.sample_every and step % args.sample_every == 0:
                 for r in results[::G][:3]:  # the first episode of the first three groups
                     samples_file.write(json.dumps({"step": step + 1, "id": r.example["id"], "family": r.example["family"],
@@ -561,13 +574,15 @@ if __name__ == "__main__":
                        f"ent {row['entropy']:.2f} | gen {t_gen:.1f}s upd {t_upd:.1f}s"
                        + (f" | val success {row['eval/success']:.2f}" if "eval/success" in row else ""))
             if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
-                save_checkpoint(model, tokenizer, optimizer, step + 1, args, ckpt_dir)
+                save_checkpoint(model, tokenizer, optimizer, step + 1, args, ckpt_dir, image_processor)
 
     # ---------------------------------------------------------------- final model
     if rank == 0:
-        save_checkpoint(model, tokenizer, optimizer, args.steps, args, ckpt_dir)
+        save_checkpoint(model, tokenizer, optimizer, args.steps, args, ckpt_dir, image_processor)
         model.save_pretrained(out_dir)   # an adapter under LoRA: load with rollout.load_policy or AutoPeftModel
         tokenizer.save_pretrained(out_dir)
+        if image_processor is not None:
+            image_processor.save_pretrained(out_dir)
         metrics_file.close()
         samples_file.close()
         plot(os.path.join(out_dir, "metrics.jsonl"), os.path.join(out_dir, "plots.png"))

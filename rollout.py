@@ -14,10 +14,13 @@ across cycles and the batch stays aligned.
 """
 import importlib
 import importlib.util
+import json
 import os
 from dataclasses import dataclass, field
 
 import torch
+
+import vlm
 
 ENV_MODULES = ["vi_env", "exec_env", "vision_tasks", "action_tokenizer"]
 
@@ -63,8 +66,9 @@ def draw_examples(task, split, n, seed=0, families=""):
 
 
 def load_policy(path, dtype=None, device="cpu", is_trainable=False):
-    """Load a stage's output dir (a full `save_pretrained` model, or a PEFT adapter) and its tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Load a stage's output dir (a full `save_pretrained` model, or a PEFT adapter) and its tokenizer.
+    A vision-language checkpoint loads as one too (its image processor: vlm.load_image_processor)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
     from transformers.utils import logging
     logging.disable_progress_bar()  # one "Loading weights" bar per stage start is noise
 
@@ -74,11 +78,20 @@ def load_policy(path, dtype=None, device="cpu", is_trainable=False):
     elif path.count("/") != 1 or path.startswith((".", "/", "runs/")):  # not a hub-style "org/name" either
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if os.path.exists(os.path.join(path, "adapter_config.json")):
+    adapter = os.path.join(path, "adapter_config.json")
+    base_path = json.load(open(adapter))["base_model_name_or_path"] if os.path.exists(adapter) else path
+    vision = getattr(AutoConfig.from_pretrained(base_path), "vision_config", None) is not None
+    if os.path.exists(adapter) and vision:  # AutoPeftModelForCausalLM would load the base as a causal LM
+        from peft import PeftModel
+        base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=dtype)
+        if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:
+            base.resize_token_embeddings(len(tokenizer))  # tokens added for the task, as AutoPeftModel does
+        model = PeftModel.from_pretrained(base, path, is_trainable=is_trainable)
+    elif os.path.exists(adapter):
         from peft import AutoPeftModelForCausalLM
         model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype, is_trainable=is_trainable)
     else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model = (AutoModelForImageTextToText if vision else AutoModelForCausalLM).from_pretrained(path, dtype=dtype)
     return model.to(device), tokenizer
 
 
@@ -97,6 +110,7 @@ class Turn:
     completion_mask: list     # 1 where the model sampled the token (trained on), 0 where the env wrote it
     logprobs: list            # log-prob of each completion token under the sampling policy (0.0 on env tokens)
     truncated: bool           # hit the token budget before a stop token
+    pixels: list = field(default_factory=list)  # VLM: pixel inputs of the images in prompt + completion, in order
 
 
 @dataclass
@@ -134,13 +148,18 @@ def sample_tokens(logits, temperature, top_p, generator):
 
 @torch.no_grad()
 def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.0, top_p=1.0,
-             generator=None, on_stop=None, max_cycles=1, stream=None):
+             generator=None, on_stop=None, max_cycles=1, stream=None, pixels=None):
     """Batched sampling with a KV cache from left-padded prompts (lists of token ids).
 
     A row's cycle ends at a token in `stop_ids` or after `max_new_tokens` sampled tokens. Then
     `on_stop(row, cycle_ids, truncated)` may return token ids for the env's reply: they are fed as forced
     tokens (mask 0) and the row samples a new cycle, at most `max_cycles` cycles. Returning None ends
     the row. `stream(row, token_id)` sees every token as it is chosen (chat.py prints with it).
+    VLMs: `pixels` holds per row a list with the pixel inputs of its prompt's images (empty if none); positions
+    are the model's 3-D mRoPE positions (vlm.rope_positions) and image tokens are never sampled. on_stop may
+    return (ids, pixel inputs): a reply with images is fed whole in one step, since the vision tower must see an
+    image's tokens together (the other rows feed their one token in that step, left-padded, the pads masked),
+    and its pixel inputs are appended to the row's list, which so ends as those of prompt + completion.
     Returns per row: (completion_ids, mask, logprobs, truncated).
     """
     device = next(model.parameters()).device
@@ -152,6 +171,10 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
         input_ids[i, L - len(p):] = torch.tensor(p, dtype=torch.long)
         attention[i, L - len(p):] = 1
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    vision = {}
+    if pixels is not None:
+        vision = vlm.cat_pixels([p for row in pixels for p in row], device) or {}
+        positions = vlm.rope_positions(model, input_ids, attention, vision)   # (3, B, L)
     stop_ids = torch.tensor(sorted(stop_ids), device=device)
 
     completions = [[] for _ in range(B)]
@@ -161,19 +184,35 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
     cycle_start = [0] * B   # index in completions[i] where the current cycle's sampled tokens start
     cycles = [1] * B
     forced = [[] for _ in range(B)]  # env tokens waiting to be fed to row i
+    forced_pixels = [None] * B       # VLM: pixel inputs of the images in forced[i]
     active = [True] * B
 
     out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
-                logits_to_keep=1)
-    cache, next_pos = out.past_key_values, positions[:, -1] + 1
+                logits_to_keep=1, **vision)
+    # next position per row: (B,), or (3, B) under mRoPE (a sequence always ends in a text token, whose three
+    # components are equal and the largest so far)
+    cache, next_pos = out.past_key_values, positions[..., -1] + 1
     logits = out.logits[:, -1]
     while any(active):
+        if pixels is not None:
+            logits = vlm.forbid_vision_tokens(logits, model)
         sampled, sampled_lp = sample_tokens(logits, temperature, top_p, generator)
         is_stop = torch.isin(sampled, stop_ids).tolist()
         sampled, sampled_lp = sampled.tolist(), sampled_lp.tolist()
         step_tokens = [pad_id] * B
+        chunks = {}  # row -> (ids, pixel inputs): an image-bearing env reply fed whole this step
         for i in range(B):
             if not active[i]:
+                continue
+            if forced[i] and forced_pixels[i] is not None:
+                chunks[i] = (forced[i], forced_pixels[i])
+                pixels[i].append(forced_pixels[i])
+                completions[i] += forced[i]; masks[i] += [0] * len(forced[i]); logprobs[i] += [0.0] * len(forced[i])
+                cycle_start[i] = len(completions[i])
+                if stream is not None:
+                    for token in forced[i]:
+                        stream(i, token)
+                forced[i], forced_pixels[i] = [], None
                 continue
             if forced[i]:  # the env's reply, fed one token per step so every row stays aligned
                 step_tokens[i] = forced[i].pop(0)
@@ -187,6 +226,8 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
                 if is_stop[i] or n_sampled >= max_new_tokens:
                     hit_budget = not is_stop[i]
                     reply = on_stop(i, completions[i][cycle_start[i]:], hit_budget) if on_stop else None
+                    if isinstance(reply, tuple):
+                        reply, forced_pixels[i] = reply
                     if reply is None or cycles[i] >= max_cycles or hit_budget:
                         active[i] = False
                         truncated[i] = hit_budget
@@ -200,20 +241,53 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
                 stream(i, step_tokens[i])
         if not any(active):
             break
-        attention = torch.cat([attention, torch.ones((B, 1), dtype=attention.dtype, device=device)], 1)
-        out = model(input_ids=torch.tensor(step_tokens, device=device)[:, None], attention_mask=attention,
-                    position_ids=next_pos[:, None], past_key_values=cache, use_cache=True)
-        cache, next_pos = out.past_key_values, next_pos + 1
+        if chunks:
+            out, attention, next_pos = _feed_chunks(model, chunks, step_tokens, attention, next_pos, cache, pad_id)
+        else:
+            attention = torch.cat([attention, torch.ones((B, 1), dtype=attention.dtype, device=device)], 1)
+            out = model(input_ids=torch.tensor(step_tokens, device=device)[:, None], attention_mask=attention,
+                        position_ids=next_pos[..., None], past_key_values=cache, use_cache=True)
+            next_pos = next_pos + 1
+        cache = out.past_key_values
         logits = out.logits[:, -1]
     return [(completions[i], masks[i], logprobs[i], truncated[i]) for i in range(B)]
 
 
+def _feed_chunks(model, chunks, step_tokens, attention, next_pos, cache, pad_id):
+    """One VLM decode step in which some rows feed a whole image-bearing reply (chunks: row -> (ids, pixels)) and
+    the others their one token, right-aligned in a (B, K) block; the pads before them are masked. Positions of a
+    chunk are its own mRoPE positions shifted to the row's next position. Returns (out, attention, next_pos)."""
+    device = attention.device
+    B, K = len(step_tokens), max(len(ids) for ids, _ in chunks.values())
+    ids = torch.full((B, K), pad_id, dtype=torch.long, device=device)
+    block = torch.zeros((B, K), dtype=attention.dtype, device=device)
+    positions = torch.zeros((3, B, K), dtype=next_pos.dtype, device=device)
+    next_pos = next_pos.clone()
+    for i in range(B):
+        row = chunks[i][0] if i in chunks else [step_tokens[i]]
+        ids[i, K - len(row):] = torch.tensor(row, device=device)
+        block[i, K - len(row):] = 1
+        pos = next_pos[:, i:i + 1]   # (3, 1) for a token; a chunk adds its own positions, counted from 0
+        if i in chunks:
+            pos = vlm.rope_positions(model, ids[i:i + 1, K - len(row):], None, chunks[i][1])[:, 0] + pos
+        positions[:, i, K - len(row):] = pos
+        next_pos[:, i] = pos[:, -1] + 1
+    attention = torch.cat([attention, block], 1)
+    pixels = vlm.cat_pixels([chunks[i][1] for i in sorted(chunks)], device)
+    out = model(input_ids=ids, attention_mask=attention, position_ids=positions, past_key_values=cache, use_cache=True,
+                logits_to_keep=1, **pixels)
+    return out, attention, next_pos
+
+
 def run_episodes(model, tokenizer, task, examples, num_generations=1, temperature=0.0, top_p=1.0,
-                 max_new_tokens=None, max_turns=None, seed=0, generator=None, stream=None):
+                 max_new_tokens=None, max_turns=None, seed=0, generator=None, stream=None, image_processor=None):
     """Play `num_generations` episodes of each example (grouped: example 0's G episodes come first).
 
     reprompt tasks: every turn, all unfinished episodes' observations are batched into one `generate`.
     append tasks: one `generate` per batch; the env's replies come back through `on_stop` as forced tokens.
+    VLMs (pass the checkpoint's `image_processor`): the episode's images (`episode.images()`: the observation's,
+    then those its replies added) are fed as pixels where their `<image>` placeholders stand (vlm.encode); each
+    Turn keeps the pixel inputs of its images for the training pass.
     """
     max_new_tokens = max_new_tokens or task.max_new_tokens
     max_turns = max_turns or task.max_turns
@@ -226,6 +300,14 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
 
     results = [EpisodeResult(example=ex) for ex in examples for _ in range(num_generations)]
     episodes = [task.reset(r.example) for r in results]
+    images = lambda ep: ep.images() if hasattr(ep, "images") else []
+    if image_processor is None and episodes and images(episodes[0]):
+        raise ValueError(f"task {task.name!r} shows images: it needs a vision-language model and its image processor "
+                         f"(`python sft.py --task {task.name}` builds a tiny one)")
+    if image_processor is not None:  # a VLM: token ids and pixel inputs of each observation and reply
+        def encode_images(text, ep, seen):
+            shown = images(ep)[seen:]
+            return vlm.encode(tokenizer, image_processor, text, shown[:text.count(vlm.IMAGE)])
     was_training = model.training
     model.eval()
     try:
@@ -235,31 +317,51 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
             for _ in range(max_turns):
                 if not live:
                     break
-                prompts = [encode(observations[i]) for i in live]
+                pixels = None
+                if image_processor is None:
+                    prompts = [encode(observations[i]) for i in live]
+                else:  # a reprompt observation shows the episode's current images
+                    encoded = [encode_images(observations[i], episodes[i], 0) for i in live]
+                    prompts, pixels = [ids for ids, _ in encoded], [[p] if p else [] for _, p in encoded]
                 outs = generate(model, prompts, max_new_tokens=max_new_tokens, stop_ids=stop_ids, pad_id=pad_id,
-                                temperature=temperature, top_p=top_p, generator=generator,
+                                temperature=temperature, top_p=top_p, generator=generator, pixels=pixels,
                                 stream=None if stream is None else lambda row, tok: stream(live[row], tok))
                 still_live = []
-                for i, prompt, (ids, mask, lps, trunc) in zip(live, prompts, outs):
+                for k, (i, prompt, (ids, mask, lps, trunc)) in enumerate(zip(live, prompts, outs)):
                     text = decode(ids)
-                    results[i].turns.append(Turn(prompt, ids, mask, lps, trunc))
+                    results[i].turns.append(Turn(prompt, ids, mask, lps, trunc, pixels[k] if pixels else []))
                     results[i].texts.append(text)
                     observations[i], done = episodes[i].step(text)
                     if not done:
                         still_live.append(i)
                 live = still_live
         elif task.style == "append":
-            prompts = [encode(ep.observation()) for ep in episodes]
+            pixels = None
+            if image_processor is None:
+                prompts = [encode(ep.observation()) for ep in episodes]
+            else:
+                # an example's G episodes share one encoding of its prompt (and its pixel tensors)
+                encoded = [encode_images(ep.observation(), ep, 0) for ep in episodes[::num_generations]]
+                encoded = [e for e in encoded for _ in range(num_generations)]
+                prompts, pixels = [ids for ids, _ in encoded], [[p] if p else [] for _, p in encoded]
+                images_seen = [len(images(ep)) for ep in episodes]
 
             def on_stop(row, cycle_ids, truncated):
-                reply, done = episodes[row].step(decode(cycle_ids))
-                return None if done else encode(reply)
+                ep = episodes[row]
+                reply, done = ep.step(decode(cycle_ids))
+                if done:
+                    return None
+                if image_processor is None:
+                    return encode(reply)
+                encoded = encode_images(reply, ep, images_seen[row])   # with the images the reply added
+                images_seen[row] = len(images(ep))
+                return encoded
 
             outs = generate(model, prompts, max_new_tokens=max_new_tokens, stop_ids=stop_ids, pad_id=pad_id,
                             temperature=temperature, top_p=top_p, generator=generator, on_stop=on_stop,
-                            max_cycles=max_turns, stream=stream)
-            for r, prompt, (ids, mask, lps, trunc) in zip(results, prompts, outs):
-                r.turns.append(Turn(prompt, ids, mask, lps, trunc))
+                            max_cycles=max_turns, stream=stream, pixels=pixels)
+            for row, (r, prompt, (ids, mask, lps, trunc)) in enumerate(zip(results, prompts, outs)):
+                r.turns.append(Turn(prompt, ids, mask, lps, trunc, pixels[row] if pixels else []))
                 r.texts.append(decode(ids))
         else:
             raise ValueError(f"task {task.name!r} has unknown style {task.style!r}")

@@ -20,10 +20,12 @@ Commands:
     python sft.py --task vi                                                    # default: 7-12 min on 2 CPU cores
     python sft.py --data rows.jsonl --model Qwen/Qwen3-0.6B --lora-r 16 --batch-size 8 --lr 2e-4 --steps 500
     python sft.py --task vi --resume                                           # continue a killed run exactly
+    python sft.py --task digits --model-size small     # image task: a Qwen2.5-VL from scratch (vlm.py), pixels per batch
 
 Writes runs/sft-<task>/ (runs/sft-<data file stem>/ with --data; --out-dir overrides): the final model and
-tokenizer (`save_pretrained`; for an HF base under LoRA a PEFT adapter dir, else a full model), args.json,
-metrics.jsonl, loss.png, and ckpt/ (trainable weights, optimizer, scheduler, step, RNG) for --resume.
+tokenizer (`save_pretrained`; for an HF base under LoRA a PEFT adapter dir, else a full model; a VLM adds its
+image processor's preprocessor_config.json), args.json, metrics.jsonl, loss.png, and ckpt/ (trainable weights,
+optimizer, scheduler, step, RNG) for --resume.
 """
 import argparse
 import ast
@@ -41,8 +43,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+from transformers import (AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer, PreTrainedTokenizerFast,
+                          Qwen3Config, Qwen3ForCausalLM)
 
+import vlm
 from rollout import draw_examples, get_task, run_episodes
 
 
@@ -66,9 +70,11 @@ class Args:
     """also train on env-written segments after the prompt (e.g. <output>...</output>); the prompt never"""
     # model
     model: str = "tiny"
-    """'tiny' builds a Qwen3-architecture model from scratch with a char tokenizer; else an HF name or local path"""
+    """'tiny' builds a Qwen3-architecture model (a Qwen2.5-VL for image tasks) from scratch with a char tokenizer;
+    else an HF name or local path (a VLM for image tasks)"""
     model_size: str = "cpu"
-    """size preset for --model tiny: tiny (~0.2M params, tests), cpu (~0.8M, 2 CPU cores), small (~25M, GPU)"""
+    """size preset for --model tiny: tiny (~0.2M params, tests), cpu (~0.8M, 2 CPU cores), small (~25M, GPU);
+    image tasks add a vision tower (vlm.VISION_PRESETS: in all ~0.45M, ~1.9M, ~35M)"""
     lora_r: int = 0
     """LoRA rank; 0 = full fine-tuning"""
     lora_alpha: int = 32
@@ -180,14 +186,15 @@ def build_tiny_model(tokenizer, size: str = "tiny") -> Qwen3ForCausalLM:
     return model
 
 
-def load_model(args: Args, special_tokens: list[str], device, amp_dtype):
+def load_model(args: Args, special_tokens: list[str], device, amp_dtype, vision: bool = False):
     """(model, tokenizer, new_token_ids) for --model: built from scratch ('tiny') or loaded from a name/path
     with the missing special tokens added (embeddings grown if needed), wrapped with LoRA if --lora-r > 0.
-    new_token_ids are the tokens added for the task: under LoRA their embedding rows stay trainable."""
+    new_token_ids are the tokens added for the task: under LoRA their embedding rows stay trainable.
+    vision: a vision-language model (a tiny Qwen2.5-VL, or the HF model through AutoModelForImageTextToText)."""
     if args.model == "tiny":
-        tokenizer = build_char_tokenizer(special_tokens)
+        tokenizer = build_char_tokenizer(special_tokens + (vlm.VISION_TOKENS if vision else []))
         torch.manual_seed(args.seed)
-        model = build_tiny_model(tokenizer, args.model_size)
+        model = vlm.build_tiny_vlm(tokenizer, args.model_size) if vision else build_tiny_model(tokenizer, args.model_size)
         new_token_ids = tokenizer.convert_tokens_to_ids(special_tokens)
     else:
         tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -209,7 +216,7 @@ def load_model(args: Args, special_tokens: list[str], device, amp_dtype):
             load_kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=amp_dtype)
             load_kwargs["device_map"] = {"": device}
-        model = AutoModelForCausalLM.from_pretrained(args.model, **load_kwargs)
+        model = (AutoModelForImageTextToText if vision else AutoModelForCausalLM).from_pretrained(args.model, **load_kwargs)
         # Grow only: AutoPeftModelForCausalLM resizes the base the same way (only if the tokenizer is larger).
         if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
             model.resize_token_embeddings(len(tokenizer))  # new rows start at the mean embedding (HF default)
@@ -239,13 +246,20 @@ def load_model(args: Args, special_tokens: list[str], device, amp_dtype):
 # ---------------------------------------------------------------------------------------------------------
 # Data: everything becomes a list of (text, trainable) segments, then (input_ids, labels).
 
-def task_sequences(task, split: str, n: int, seed: int, eos_token: str, families: str = "") -> list:
+def task_sequences(task, split: str, n: int, seed: int, eos_token: str, families: str = "", images: bool = False) -> list:
     """The task's expert demos for n examples of split. Append-style sequences get eos (trainable) so the model
-    learns to stop; reprompt sequences already end at their stop token (e.g. </command>)."""
+    learns to stop; reprompt sequences already end at their stop token (e.g. </command>).
+    images=True (image tasks): items are (segments, images), the demo's images (task.demo_images) dealt to its
+    sequences in the order of their `<image>` placeholders."""
     sequences = []
     for example in draw_examples(task, split, n, seed, families):
+        shown = list(task.demo_images(example)) if images else []
         for segments in task.demo(example):
-            sequences.append(list(segments) + ([(eos_token, True)] if task.style == "append" else []))
+            segments = list(segments) + ([(eos_token, True)] if task.style == "append" else [])
+            if images:
+                k = sum(text.count(vlm.IMAGE) for text, _ in segments)
+                segments, shown = (segments, shown[:k]), shown[k:]
+            sequences.append(segments)
     return sequences
 
 
@@ -312,16 +326,25 @@ def load_jsonl_sequences(path, tokenizer) -> tuple[list, int]:
     return [(lineno, seq) for lineno, row in rows for seq in row_sequences(row, tokenizer)], blank
 
 
-def tokenize_sequence(tokenizer, segments, train_on_env_output: bool = False) -> tuple[list, list]:
+def tokenize_sequence(tokenizer, segments, train_on_env_output: bool = False, image_processor=None,
+                      images=()) -> tuple[list, list]:
     """(input_ids, labels): segments tokenized one by one (so a mask boundary never falls inside a token)
     and concatenated; labels are the ids on trainable segments and -100 elsewhere. With train_on_env_output,
-    untrainable segments after the first trainable one (env replies) get labels too; the prompt never does."""
-    input_ids, labels, seen_trainable = [], [], False
+    untrainable segments after the first trainable one (env replies) get labels too; the prompt never does.
+    A VLM (image_processor given): the k-th `<image>` becomes the model's image tokens for images[k] (vlm.expand);
+    image tokens never get labels."""
+    input_ids, labels, seen_trainable, images = [], [], False, list(images)
     for text, trainable in segments:
+        if image_processor is not None:
+            k = text.count(vlm.IMAGE)
+            text, images = vlm.expand(text, images[:k], image_processor), images[k:]
         ids = tokenizer.encode(text, add_special_tokens=False)
         seen_trainable |= trainable
         input_ids += ids
         labels += ids if trainable or (train_on_env_output and seen_trainable) else [-100] * len(ids)
+    if image_processor is not None:
+        never = set(tokenizer.convert_tokens_to_ids(vlm.VISION_TOKENS))
+        labels = [-100 if i in never else label for i, label in zip(input_ids, labels)]
     return input_ids, labels
 
 
@@ -339,22 +362,31 @@ def length_grouped_batches(lengths: list, batch_size: int, seed: int, epoch: int
     return batches
 
 
-def collate(examples: list, pad_id: int, device):
-    """Right-pad (input_ids, labels) pairs into (B, T) tensors: input_ids, attention_mask, labels (-100 on pad)."""
-    T = max(len(ids) for ids, _ in examples)
+def collate(examples: list, pad_id: int, device, image_processor=None):
+    """Right-pad (input_ids, labels) pairs into (B, T) tensors: input_ids, attention_mask, labels (-100 on pad).
+    With an image_processor the examples are (input_ids, labels, images) and the batch's pixel inputs come fourth."""
+    T = max(len(ex[0]) for ex in examples)
     input_ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
     attention = torch.zeros((len(examples), T), dtype=torch.long)
     labels = torch.full((len(examples), T), -100, dtype=torch.long)
-    for i, (ids, lab) in enumerate(examples):
+    for i, (ids, lab, *_) in enumerate(examples):
         input_ids[i, :len(ids)], attention[i, :len(ids)], labels[i, :len(ids)] = torch.tensor(ids), 1, torch.tensor(lab)
-    return input_ids.to(device), attention.to(device), labels.to(device)
+    batch = input_ids.to(device), attention.to(device), labels.to(device)
+    if image_processor is None:
+        return batch
+    return *batch, vlm.pixel_inputs(image_processor, [im for ex in examples for im in ex[2]], device)
 
 
-def sequence_loss_sum(model, input_ids, attention, labels) -> torch.Tensor:
+def sequence_loss_sum(model, input_ids, attention, labels, pixels=None) -> torch.Tensor:
     """Summed next-token cross-entropy over labelled positions. The lm_head sees only the hidden states that
-    predict a label (deviation 2); assumes logits = lm_head(last hidden state), true for Qwen/Llama-style models."""
+    predict a label (deviation 2); assumes logits = lm_head(last hidden state), true for Qwen/Llama-style models.
+    A VLM runs its vision tower on the pixel inputs and gets 3-D mRoPE positions (vlm.rope_positions)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps layers in place
-    hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state  # B, T, C
+    if vlm.is_vlm(base):
+        hidden = base.model(input_ids=input_ids, attention_mask=attention, use_cache=False, **(pixels or {}),
+                            position_ids=vlm.rope_positions(base, input_ids, attention, pixels)).last_hidden_state
+    else:
+        hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state  # B, T, C
     targets = labels[:, 1:]                                 # B, T-1: position t predicts token t+1
     keep = targets != -100
     logits = base.get_output_embeddings()(hidden[:, :-1][keep])  # N, V
@@ -362,13 +394,13 @@ def sequence_loss_sum(model, input_ids, attention, labels) -> torch.Tensor:
 
 
 @torch.no_grad()
-def val_loss(model, data, batch_size, pad_id, device, amp_dtype) -> float:
-    """Token-mean loss over data (a list of (input_ids, labels)) in eval mode."""
+def val_loss(model, data, batch_size, pad_id, device, amp_dtype, image_processor=None) -> float:
+    """Token-mean loss over data (a list of (input_ids, labels[, images])) in eval mode."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(data), batch_size):
-        batch = collate(data[start:start + batch_size], pad_id, device)
+        batch = collate(data[start:start + batch_size], pad_id, device, image_processor)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
             total += sequence_loss_sum(model, *batch).item()
         count += int((batch[2][:, 1:] != -100).sum())
@@ -444,36 +476,44 @@ if __name__ == "__main__":
         if any("query" in row for _, row in rows):  # WorldModel rows: the exec task's tags must be single tokens
             special_tokens = list(get_task("exec").special_tokens)
 
-    # ---- model and tokenizer ----
-    model, tokenizer, new_token_ids = load_model(args, special_tokens, device, amp_dtype)
+    # ---- model and tokenizer (and for image tasks the image processor) ----
+    vision = task is not None and vlm.task_has_images(task)
+    model, tokenizer, new_token_ids = load_model(args, special_tokens, device, amp_dtype, vision)
+    image_processor = None
+    if vision:
+        image_processor = vlm.build_image_processor() if args.model == "tiny" else vlm.load_image_processor(args.model)
     if args.grad_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     n_params = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"model {args.model} ({args.model_size if args.model == 'tiny' else 'hf'}): {n_params:,} params, "
-          f"{n_train:,} trainable, vocab {len(tokenizer)}, {len(new_token_ids)} task tokens")
+    print(f"model {args.model} ({args.model_size if args.model == 'tiny' else 'hf'}{', vision-language' * vision}): "
+          f"{n_params:,} params, {n_train:,} trainable, vocab {len(tokenizer)}, {len(new_token_ids)} task tokens")
 
     # ---- sequences -> (input_ids, labels) ----
     if task:
-        train_seqs = task_sequences(task, "train", args.num_examples, args.seed, tokenizer.eos_token, args.families)
-        val_seqs = task_sequences(task, "val", args.num_val_examples, args.seed, tokenizer.eos_token, args.families)
+        train_seqs = task_sequences(task, "train", args.num_examples, args.seed, tokenizer.eos_token, args.families, vision)
+        val_seqs = task_sequences(task, "val", args.num_val_examples, args.seed, tokenizer.eos_token, args.families, vision)
     else:  # hold out whole rows (all turns of a conversation together) for val loss
         held = set(random.Random(args.seed).sample(range(len(rows)), min(args.num_val_examples, len(rows) // 10)))
         train_seqs = [s for i, (_, row) in enumerate(rows) if i not in held for s in row_sequences(row, tokenizer)]
         val_seqs = [s for i, (_, row) in enumerate(rows) if i in held for s in row_sequences(row, tokenizer)]
     splits = {}
     for name, seqs in (("train", train_seqs), ("val", val_seqs)):
-        tokenized = [tokenize_sequence(tokenizer, s, args.train_on_env_output) for s in seqs]
+        if vision:  # (input_ids, labels, images): the pixels are made per batch (cheap; they would not fit in memory)
+            tokenized = [(*tokenize_sequence(tokenizer, s, args.train_on_env_output, image_processor, ims), ims)
+                         for s, ims in seqs]
+        else:
+            tokenized = [tokenize_sequence(tokenizer, s, args.train_on_env_output) for s in seqs]
         kept = [t for t in tokenized if len(t[0]) <= args.max_seq_len and any(l != -100 for l in t[1][1:])]
-        n_unk = sum(tokenizer.unk_token_id in ids for ids, _ in kept) if tokenizer.unk_token_id is not None else 0
-        print(f"{name}: {len(kept)} sequences, {sum(len(ids) for ids, _ in kept)} tokens, "
-              f"{sum(sum(l != -100 for l in lab) for _, lab in kept)} trained | dropped {len(tokenized) - len(kept)} "
+        n_unk = sum(tokenizer.unk_token_id in t[0] for t in kept) if tokenizer.unk_token_id is not None else 0
+        print(f"{name}: {len(kept)} sequences, {sum(len(t[0]) for t in kept)} tokens, "
+              f"{sum(sum(l != -100 for l in t[1]) for t in kept)} trained | dropped {len(tokenized) - len(kept)} "
               f"(longer than {args.max_seq_len} tokens or nothing to train on) | {n_unk} contain <unk>")
         splits[name] = kept
     train_data, val_data = splits["train"], splits["val"]
     if not train_data:
         raise SystemExit("no training sequences left; raise --max-seq-len or check the data")
-    lengths = [len(ids) for ids, _ in train_data]
+    lengths = [len(t[0]) for t in train_data]
     batches_per_epoch = len(length_grouped_batches(lengths, args.batch_size, args.seed, 0, args.length_group))
     print(f"{batches_per_epoch} micro-batches per epoch; {args.steps * args.grad_accum / batches_per_epoch:.2f} epochs")
 
@@ -556,10 +596,10 @@ if __name__ == "__main__":
             break
         t0 = time.time()
         mbs = [micro_batch(step * args.grad_accum + k) for k in range(args.grad_accum)]
-        n_targets = sum(sum(l != -100 for l in lab[1:]) for mb in mbs for _, lab in mb)  # the loss's denominator
+        n_targets = sum(sum(l != -100 for l in t[1][1:]) for mb in mbs for t in mb)  # the loss's denominator
         loss_sum, n_tokens = 0.0, 0
         for mb in mbs:
-            batch = collate(mb, tokenizer.pad_token_id, device)
+            batch = collate(mb, tokenizer.pad_token_id, device, image_processor)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
                 loss = sequence_loss_sum(model, *batch)
             scaler.scale(loss / n_targets).backward()
@@ -577,7 +617,8 @@ if __name__ == "__main__":
                   "tokens_per_s": n_tokens / (time.time() - t0), "trained_tokens": n_targets}
         last = step + 1 == args.steps
         if val_data and ((step + 1) % args.eval_every == 0 or last):
-            record["val_loss"] = val_loss(model, val_data, args.batch_size, tokenizer.pad_token_id, device, amp_dtype)
+            record["val_loss"] = val_loss(model, val_data, args.batch_size, tokenizer.pad_token_id, device, amp_dtype,
+                                          image_processor)
             tqdm.write(f"step {step + 1}/{args.steps} | loss {record['loss']:.4f} | val {record['val_loss']:.4f} | "
                        f"lr {lr:.2e} | {record['tokens_per_s']:.0f} tok/s")
         records.append(record)
@@ -598,6 +639,8 @@ if __name__ == "__main__":
     else:
         model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    if image_processor is not None:
+        image_processor.save_pretrained(out_dir)
     if records:
         plot_losses(records, out_dir / "loss.png")
     print(f"saved {out_dir} (metrics.jsonl, loss.png, ckpt/)")
@@ -605,7 +648,7 @@ if __name__ == "__main__":
     # ---- optional: greedy episodes on the val split, success per family ----
     if task and args.eval_episodes > 0:
         results = run_episodes(model, tokenizer, task, draw_examples(task, "val", args.eval_episodes, args.seed, args.families),
-                               temperature=0.0)
+                               temperature=0.0, image_processor=image_processor)
         families = {}
         for r in results:
             families.setdefault(r.example.get("family", "?"), []).append(r.components["success"])

@@ -1,0 +1,157 @@
+"""Build and feed a vision-language model (VLM): the pieces sft.py, grpo.py, rollout.py, eval.py and chat.py share
+when a task shows images (`digits`, `cryptogram`, `pixel`).
+
+- `build_tiny_vlm` / `build_image_processor`: the offline `--model tiny` for image tasks, a randomly initialised
+  Qwen2.5-VL (vision tower + Qwen2 text model with 3-D mRoPE) made from config classes, sized like
+  sft.SIZE_PRESETS, with sft's char tokenizer plus the model's image tokens (VISION_TOKENS) and a Qwen2-VL image
+  processor built in code. An HF Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint loads through the Auto classes
+  (AutoModelForImageTextToText, AutoTokenizer, AutoImageProcessor) and is fed the same way.
+- `expand` / `pixel_inputs`: a task's `<image>` placeholder becomes `<|vision_start|>` + one `<|image_pad|>` per
+  merged patch + `<|vision_end|>`, and the image processor gives the pixel inputs (pixel_values, image_grid_thw).
+  This is what the models' processors do; we do it by hand because the processor classes also want a video
+  processor (torchvision) and because training needs the text tokenized segment by segment (loss masks).
+- `rope_positions`: 3-D mRoPE position ids from the model's own `get_rope_index` (text tokens advance all three
+  components together; an image's tokens get (t, row, column) positions). Every forward of a VLM gets them
+  explicitly: the model's own fallback keeps `rope_deltas` state across calls, which a batched decode loop with
+  env replies cannot use.
+- `forbid_vision_tokens`: the model never samples image tokens (an `<|image_pad|>` without pixels would break
+  every later forward); generation and the GRPO log-prob pass apply the same mask, so log-probs agree.
+
+Needs transformers >= 5.3 (`get_rope_index` takes `mm_token_type_ids`).
+"""
+import numpy as np
+import torch
+
+IMAGE = "<image>"   # the tasks' placeholder (vision_tasks.IMAGE), one per image
+VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+
+# name: vision tower (depth, hidden, heads, mlp width); the text model takes sft.SIZE_PRESETS[name]
+VISION_PRESETS = {
+    "tiny": (2, 64, 4, 128),      # ~0.45M in all: tests
+    "cpu": (4, 128, 4, 256),      # ~1.9M in all: 2 CPU cores
+    "small": (8, 256, 8, 1024),   # ~35M in all (~10M vision): a GPU
+}
+
+
+def build_tiny_vlm(tokenizer, size: str = "tiny"):
+    """A randomly initialised Qwen2_5_VLForConditionalGeneration: text model sized by sft.SIZE_PRESETS[size] (head
+    dim = hidden / heads there), vision tower by VISION_PRESETS[size]; the tokenizer must hold VISION_TOKENS."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from sft import SIZE_PRESETS
+    if size not in SIZE_PRESETS:
+        raise ValueError(f"unknown model size {size!r}; choose one of {', '.join(SIZE_PRESETS)}")
+    missing = [t for t in VISION_TOKENS if t not in tokenizer.get_vocab()]
+    if missing:
+        raise ValueError(f"tokenizer lacks the image tokens {missing}")
+    hidden, layers, heads, kv_heads, head_dim, mlp = SIZE_PRESETS[size]
+    depth, v_hidden, v_heads, v_mlp = VISION_PRESETS[size]
+    ids = dict(zip(VISION_TOKENS, tokenizer.convert_tokens_to_ids(VISION_TOKENS)))
+    config = Qwen2_5_VLConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                         num_key_value_heads=kv_heads, intermediate_size=mlp, max_position_embeddings=4096,
+                         # mRoPE splits the head's rotary frequencies over (t, h, w) in Qwen's 2:3:3 proportions
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                          "mrope_section": [head_dim // 8, 3 * head_dim // 16, 3 * head_dim // 16]},
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=None),
+        # full attention in every block: windowing (Qwen's 112 px windows) buys nothing on 100-250 px images
+        vision_config=dict(depth=depth, hidden_size=v_hidden, num_heads=v_heads, intermediate_size=v_mlp,
+                           out_hidden_size=hidden, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
+                           fullatt_block_indexes=list(range(depth))),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def build_image_processor():
+    """Qwen2-VL's image processor (PIL backend: no torchvision needed): images are resized to multiples of 28 px
+    (patch 14 x merge 2), so a 100x100 digits canvas is 16 image tokens and a 240x240 cryptogram decoder 81."""
+    from transformers import Qwen2VLImageProcessorPil
+    return Qwen2VLImageProcessorPil(patch_size=14, merge_size=2, temporal_patch_size=2)
+
+
+def is_vlm(model) -> bool:
+    return getattr(model.config, "vision_config", None) is not None   # PeftModel forwards .config
+
+
+def _base(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def load_image_processor(path, model=None):
+    """The image processor saved with a VLM checkpoint or HF VLM (None when `model` is a text model). Always the
+    PIL backend, as sft.py's tiny model is trained with: with torchvision installed, Auto would pick the torchvision
+    one, whose resizing gives slightly different pixels."""
+    if model is not None and not is_vlm(model):
+        return None
+    from transformers import AutoImageProcessor
+    return AutoImageProcessor.from_pretrained(path, backend="pil")
+
+
+def task_has_images(task) -> bool:
+    """Whether the task's episodes show images (digits, cryptogram, pixel; not their -text variants)."""
+    if not hasattr(task, "demo_images"):
+        return False
+    return bool(task.reset(task.examples("train", 1)[0]).images())
+
+
+def image_text(image_processor, image) -> str:
+    """The text one image becomes: its image tokens, as many as the vision tower makes of it (merged patches)."""
+    h, w = image.shape[:2]
+    n = image_processor.get_number_of_image_patches(h, w, {}) // image_processor.merge_size ** 2
+    return "<|vision_start|>" + "<|image_pad|>" * n + "<|vision_end|>"
+
+
+def expand(text: str, images, image_processor) -> str:
+    """text with its k-th `<image>` replaced by image_text of images[k]; the counts must agree."""
+    parts = text.split(IMAGE)
+    if len(parts) - 1 != len(images):
+        raise ValueError(f"text has {len(parts) - 1} {IMAGE} placeholders but {len(images)} images were given")
+    return parts[0] + "".join(image_text(image_processor, im) + part for im, part in zip(images, parts[1:]))
+
+
+def pixel_inputs(image_processor, images, device=None):
+    """{pixel_values (patches, C*T*P*P), image_grid_thw (images, 3)} for HxWx3 uint8 images, or None for none."""
+    if not len(images):
+        return None
+    out = image_processor(images=[np.asarray(im) for im in images], return_tensors="pt")
+    return {"pixel_values": out["pixel_values"].to(device), "image_grid_thw": out["image_grid_thw"].to(device)}
+
+
+def encode(tokenizer, image_processor, text, images, device=None):
+    """(token ids, pixel inputs or None) of a text whose `<image>` placeholders stand for images, in order."""
+    return (tokenizer.encode(expand(text, images, image_processor), add_special_tokens=False),
+            pixel_inputs(image_processor, images, device))
+
+
+def cat_pixels(pixels, device=None):
+    """Concatenate pixel inputs (dicts or None) in order: the model scatters image features into the image tokens
+    of the batch row by row, left to right, so rows' images are concatenated in row order."""
+    pixels = [p for p in pixels if p is not None]
+    if not pixels:
+        return None
+    return {k: torch.cat([p[k] for p in pixels]).to(device) for k in ("pixel_values", "image_grid_thw")}
+
+
+def rope_positions(model, input_ids, attention, pixels):
+    """3-D mRoPE position ids (3, B, L) for a (padded) batch: `get_rope_index` of the model, with image tokens
+    marked in mm_token_type_ids; pad positions get 0 (they are masked)."""
+    base = _base(model)
+    mm_types = (input_ids == base.config.image_token_id).int()
+    grid = pixels["image_grid_thw"] if pixels else None
+    positions, _ = base.model.get_rope_index(input_ids, mm_token_type_ids=mm_types, image_grid_thw=grid,
+                                             attention_mask=attention)
+    return positions
+
+
+def forbid_vision_tokens(logits, model):
+    """Logits (..., V) with the image/video/vision-frame tokens pushed to -1e9 (finite, so 0 * log p stays 0)."""
+    config = _base(model).config
+    ids = [config.image_token_id, config.video_token_id, config.vision_start_token_id, config.vision_end_token_id]
+    logits = logits.clone()
+    logits[..., [i for i in ids if i is not None]] = -1e9
+    return logits
