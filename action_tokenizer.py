@@ -33,17 +33,21 @@ handed the zero runs already merged, which gives the same ids from ~5.6x fewer s
     tok.save("runs/fast"); tok = ActionTokenizer.load("runs/fast")
 
 Also here: `generate_session` / `synthetic_chunks` (human-like synthetic sessions), `load_trajectory` (recorded
-CSV / JSONL -> 50 Hz), `NaiveBinTokenizer` (the 256-bin baseline) and two tasks, `TASKS = {"coords", "actions"}`
-(README task protocol): click a UI element given a textual accessibility tree, and emit a chunk of FAST tokens.
+CSV / JSONL -> 50 Hz), `NaiveBinTokenizer` (the 256-bin baseline) and the tasks `TASKS = {"coords", "coords-image",
+"actions"}` (README task protocol): click a UI element given a textual accessibility tree (`coords`) or a rendered
+224x168 screenshot (`coords-image`, 48 image tokens: the VLM path, `python sft.py --task coords-image` builds a tiny
+Qwen2.5-VL), and emit a chunk of FAST tokens.
 
 Benchmark: `python bench/fast_bench.py`. Tests: `python -m pytest -q tests/test_action_tokenizer.py`.
 """
 import csv
+import functools
 import json
 import os
 import re
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from tokenizers import Tokenizer, models, trainers
 
 FPS = 50
@@ -580,7 +584,7 @@ def load_trajectory(path):
 
 
 # ---------------------------------------------------------------- tasks (README task protocol)
-# Both are one-turn "reprompt" tasks. Splits never overlap: labels (coords) and words (actions) are
+# All are one-turn "reprompt" tasks. Splits never overlap: labels (coords) and words (actions) are
 # partitioned by split, and every example's generator is seeded by (task, split, seed, index).
 
 SPLITS = ("train", "val", "test")
@@ -607,6 +611,41 @@ ROLE_SIZE = {"button": ((70, 160), (28, 40)), "field": ((160, 420), (28, 36)), "
 COORDS_FAMILIES = {"button": "easy", "field": "medium", "icon": "hard"}   # icons are small targets
 POINT_RE = re.compile(r"^\s*<point>\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*</point>\s*$")
 
+# coords-image: screenshots of 224x168 px, multiples of the Qwen2-VL image processor's 28 px (patch 14 x merge 2),
+# so it never resizes them (pixel coordinates stay exact) and a screenshot is 8 x 6 = 48 image tokens.
+SHOT_W, SHOT_H = 224, 168
+IMAGE = "<image>"   # vlm.IMAGE: the stage scripts replace it with the screenshot's image tokens
+UI_THEMES = {   # button fills come with their text colour
+    "light": {"background": (243, 244, 246), "text": (25, 25, 25), "field": (255, 255, 255), "border": (150, 150, 155),
+              "hint": (105, 105, 110), "radius": 3,
+              "buttons": [((37, 99, 235), (255, 255, 255)), ((22, 163, 74), (255, 255, 255)), ((220, 220, 225), (20, 20, 20))]},
+    "dark": {"background": (30, 31, 34), "text": (232, 232, 232), "field": (45, 46, 50), "border": (120, 120, 125),
+             "hint": (175, 175, 175), "radius": 3,
+             "buttons": [((59, 130, 246), (255, 255, 255)), ((34, 197, 94), (10, 10, 10)), ((70, 72, 78), (240, 240, 240))]},
+    "classic": {"background": (212, 208, 200), "text": (0, 0, 0), "field": (255, 255, 255), "border": (64, 64, 64),
+                "hint": (90, 90, 90), "radius": 0,
+                "buttons": [((192, 192, 192), (0, 0, 0)), ((0, 0, 128), (255, 255, 255))]},
+}
+ICON_COLOURS = [(239, 68, 68), (245, 158, 11), (16, 185, 129), (59, 130, 246), (139, 92, 246), (236, 72, 153)]
+ICON_SHAPES = ("square", "circle", "diamond")
+
+
+@functools.lru_cache(maxsize=None)
+def _ui_font(size):
+    """DejaVu Sans (shipped with matplotlib, so every machine renders the same pixels) at `size` px."""
+    import matplotlib
+    return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), size)
+
+
+def _text_size(text, size):
+    """(width, height, left) of text's line in the UI font: width from the ink's or pen's leftmost point (`left`,
+    <= 0: a "T" overhangs the pen by 1 px) to the rightmost, height ascender + descender."""
+    font = _ui_font(size)
+    ascent, descent = font.getmetrics()
+    ink_left, _, ink_right, _ = font.getbbox(text) if text else (0, 0, 0, 0)
+    left = min(ink_left, 0)
+    return max(int(np.ceil(font.getlength(text))), ink_right) - left, ascent + descent, left
+
 
 def _box_distance(x, y, box):
     """Distance in pixels from (x, y) to the box [x0, y0, x1, y1]; 0 inside."""
@@ -615,15 +654,21 @@ def _box_distance(x, y, box):
 
 
 class CoordsEpisode:
-    def __init__(self, example):
-        self.example, self.completion, self.done = example, None, False
+    def __init__(self, task, example):
+        self.task, self.example, self.completion, self.done = task, example, None, False
 
     def observation(self):
-        ex = self.example
-        lines = [f'<screen width="{SCREEN_W}" height="{SCREEN_H}">']
-        lines += [f'{e["role"]} "{e["label"]}" [{", ".join(str(v) for v in e["box"])}]' for e in ex["elements"]]
-        lines += ["</screen>", f"<instruction>{ex['instruction']}</instruction>", ""]
-        return "\n".join(lines)
+        ex, task = self.example, self.task
+        if task.image:
+            lines = [f'<screen width="{task.width}" height="{task.height}">{IMAGE}</screen>']
+        else:
+            lines = [f'<screen width="{SCREEN_W}" height="{SCREEN_H}">']
+            lines += [f'{e["role"]} "{e["label"]}" [{", ".join(str(v) for v in e["box"])}]' for e in ex["elements"]]
+            lines += ["</screen>"]
+        return "\n".join(lines + [f"<instruction>{ex['instruction']}</instruction>", ""])
+
+    def images(self):
+        return [self.task.render(self.example)] if self.task.image else []
 
     def step(self, completion):
         if self.done:
@@ -636,13 +681,14 @@ class CoordsEpisode:
         return (float(m.group(1)), float(m.group(2))) if m else None
 
     def reward(self):
-        """0.9 x location + 0.1 x format. location: 1 inside the target box, else 0.5 * exp(-distance / 100 px);
+        """0.9 x location + 0.1 x format. location: 1 inside the target box, else 0.5 * exp(-distance / decay),
+        decay = 100 px on the 1920 px screen, scaled with the screen width (11.7 px on a 224 px screenshot);
         unparseable answers score 0 overall."""
         p = self._point()
         if p is None:
             return 0.0, {"success": 0.0, "location": 0.0, "format": 0.0, "distance_px": -1.0}
         d = _box_distance(*p, self.example["target"])
-        location = 1.0 if d == 0 else 0.5 * float(np.exp(-d / 100))
+        location = 1.0 if d == 0 else 0.5 * float(np.exp(-d / (100 * self.task.width / SCREEN_W)))
         return 0.9 * location + 0.1, {"success": float(d == 0), "location": location, "format": 1.0, "distance_px": d}
 
     def answer(self):
@@ -657,9 +703,12 @@ class CoordsEpisode:
 
 
 class CoordsTask:
-    """Click a UI element named in an instruction, given the screen as a textual accessibility tree
-    (role "label" [x0, y0, x1, y1]); answer <point>x, y</point>."""
-    name = "coords"
+    """Click a UI element named in an instruction; answer <point>x, y</point> in the screen's pixels.
+    `coords` shows a 1920x1080 screen as a textual accessibility tree (role "label" [x0, y0, x1, y1]);
+    `coords-image` (image=True) a rendered 224x168 screenshot of 3-6 buttons, fields (label as placeholder) and
+    icons (glyph, caption below) in one of UI_THEMES, with font size, paddings and colours drawn per example.
+    A box [x0, y0, x1, y1] is inclusive: all an element draws (label included) lies in it, and the reward counts
+    every pixel of it as a hit."""
     style = "reprompt"
     special_tokens = ["<point>", "</point>"]
     stop_tokens = ["</point>"]
@@ -667,39 +716,109 @@ class CoordsTask:
     max_new_tokens = 24
     labels = {s: [w for i, w in enumerate(UI_LABELS) if _split_of(i) == s] for s in SPLITS}
 
+    def __init__(self, image=False):
+        self.image = image
+        self.name = "coords-image" if image else "coords"
+        self.width, self.height = (SHOT_W, SHOT_H) if image else (SCREEN_W, SCREEN_H)
+
+    def _size(self, rng, role, label, style):
+        """(w, h) of an element's box, in pixels; a screenshot's boxes fit their drawn label."""
+        if not self.image:
+            (w_lo, w_hi), (h_lo, h_hi) = ROLE_SIZE[role]
+            return int(rng.integers(w_lo, w_hi + 1)), int(rng.integers(h_lo, h_hi + 1))
+        size = style["font_size"]
+        tw, th, _ = _text_size(label, size)
+        if role == "button":
+            return tw + 2 * int(rng.integers(4, 11)), th + int(rng.integers(3, 9))
+        if role == "field":
+            return max(tw + 10, int(rng.integers(70, 121))), th + int(rng.integers(3, 7))
+        glyph = int(rng.integers(12, 19))                    # icon: glyph, 2 px, caption one size smaller
+        cw, ch, _ = _text_size(label, size - 1)
+        return max(glyph, cw), glyph + 2 + ch
+
     def examples(self, split, n, seed=0):
         _check_split(split)
+        w_screen, h_screen = self.width, self.height
+        n_lo, n_hi, gap, edge = (3, 7, 4, 2) if self.image else (4, 12, 8, 0)
         out = []
         for i in range(n):
-            rng = np.random.default_rng([0, SPLITS.index(split), seed, i])       # 0: this task's stream
+            rng = np.random.default_rng([int(self.image), SPLITS.index(split), seed, i])   # one stream per variant
+            style = None
+            if self.image:
+                theme = str(rng.choice(list(UI_THEMES)))
+                style = {"theme": theme, "font_size": int(rng.integers(9, 12))}
             role = ROLES[i % len(ROLES)]
-            n_elements = int(rng.integers(4, 12))
+            n_elements = int(rng.integers(n_lo, n_hi))
             labels = rng.choice(self.labels[split], size=n_elements, replace=False).tolist()
             elements, boxes = [], []
             for j, label in enumerate(labels):
                 r = role if j == 0 else ROLES[int(rng.integers(len(ROLES)))]
-                (w_lo, w_hi), (h_lo, h_hi) = ROLE_SIZE[r]
-                for _ in range(100):   # rejection-sample a non-overlapping box (8 px margin); the target comes
+                for _ in range(100):   # rejection-sample a non-overlapping box (`gap` px margin); the target comes
                                        # first, so it is always placed
-                    w, h = int(rng.integers(w_lo, w_hi + 1)), int(rng.integers(h_lo, h_hi + 1))
-                    x0, y0 = int(rng.integers(0, SCREEN_W - w)), int(rng.integers(0, SCREEN_H - h))
+                    w, h = self._size(rng, r, label, style)
+                    x0, y0 = int(rng.integers(edge, w_screen - w - edge)), int(rng.integers(edge, h_screen - h - edge))
                     box = [x0, y0, x0 + w, y0 + h]
-                    if all(box[0] > b[2] + 8 or box[2] < b[0] - 8 or box[1] > b[3] + 8 or box[3] < b[1] - 8
+                    if all(box[0] > b[2] + gap or box[2] < b[0] - gap or box[1] > b[3] + gap or box[3] < b[1] - gap
                            for b in boxes):
                         break
                 else:
                     continue
                 boxes.append(box)
-                elements.append({"role": r, "label": label, "box": box})
+                element = {"role": r, "label": label, "box": box}
+                if self.image:   # what to draw it with
+                    if r == "button":
+                        element["colours"] = int(rng.integers(len(UI_THEMES[theme]["buttons"])))
+                    elif r == "icon":
+                        element["shape"] = str(rng.choice(ICON_SHAPES))
+                        element["colour"] = int(rng.integers(len(ICON_COLOURS)))
+                        element["glyph"] = h - 2 - _text_size(label, style["font_size"] - 1)[1]
+                elements.append(element)
             target = elements[0]
             order = rng.permutation(len(elements))
-            out.append({"id": f"coords-{split}-{seed}-{i}", "family": role, "difficulty": COORDS_FAMILIES[role],
-                        "split": split, "elements": [elements[k] for k in order], "target": target["box"],
-                        "instruction": f"Click the {target['label']} {role}."})
+            example = {"id": f"{self.name}-{split}-{seed}-{i}", "family": role, "difficulty": COORDS_FAMILIES[role],
+                       "split": split, "elements": [elements[k] for k in order], "target": target["box"],
+                       "instruction": f"Click the {target['label']} {role}."}
+            if self.image:
+                example["style"] = style
+            out.append(example)
         return out
 
+    def render(self, example):
+        """The example's screenshot, HxWx3 uint8 (deterministic)."""
+        theme, size = UI_THEMES[example["style"]["theme"]], example["style"]["font_size"]
+        img = Image.new("RGB", (self.width, self.height), theme["background"])
+        draw = ImageDraw.Draw(img)
+        for e in example["elements"]:
+            x0, y0, x1, y1 = e["box"]
+            if e["role"] == "button":
+                fill, ink = theme["buttons"][e["colours"]]
+                draw.rounded_rectangle(e["box"], radius=theme["radius"], fill=fill)
+                draw.text(((x0 + x1) // 2, (y0 + y1 + 1) // 2), e["label"], fill=ink, font=_ui_font(size), anchor="mm")
+            elif e["role"] == "field":   # an empty text box whose placeholder is its label
+                draw.rectangle(e["box"], fill=theme["field"], outline=theme["border"])
+                draw.text((x0 + 5, (y0 + y1 + 1) // 2), e["label"], fill=theme["hint"], font=_ui_font(size), anchor="lm")
+            else:
+                g, cx = e["glyph"], (x0 + x1) // 2
+                glyph = [cx - g // 2, y0, cx - g // 2 + g - 1, y0 + g - 1]
+                cw, _, left = _text_size(e["label"], size - 1)
+                caption = x0 + (x1 - x0 - cw) // 2 - left   # left-aligned (a centred anchor could round out of the box)
+                colour = ICON_COLOURS[e["colour"]]
+                if e["shape"] == "square":
+                    draw.rounded_rectangle(glyph, radius=3, fill=colour)
+                elif e["shape"] == "circle":
+                    draw.ellipse(glyph, fill=colour)
+                else:
+                    m = (glyph[1] + glyph[3]) // 2
+                    draw.polygon([(cx, glyph[1]), (glyph[2], m), (cx, glyph[3]), (glyph[0], m)], fill=colour)
+                draw.text((caption, y0 + g + 2), e["label"], fill=theme["text"], font=_ui_font(size - 1), anchor="lt")
+        return np.asarray(img)
+
     def reset(self, example):
-        return CoordsEpisode(example)
+        return CoordsEpisode(self, example)
+
+    def demo_images(self, example):
+        """The images of the demo in the order of its `<image>` placeholders (none for the text variant)."""
+        return self.reset(example).images()
 
     def demo(self, example):
         x0, y0, x1, y1 = example["target"]
@@ -904,4 +1023,4 @@ class ActionsTask:
         return [[(observation, False), (answer, True)]]
 
 
-TASKS = {"coords": CoordsTask(), "actions": ActionsTask()}
+TASKS = {"coords": CoordsTask(), "coords-image": CoordsTask(image=True), "actions": ActionsTask()}

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -258,20 +259,21 @@ def test_load_trajectory_errors_name_file_and_line(tmp_path, name, text, message
 from action_tokenizer import TASKS  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["coords", "actions"])
+@pytest.mark.parametrize("name", ["coords", "coords-image", "actions"])
 def test_task_examples_deterministic_and_splits_disjoint(name):
     task = TASKS[name]
     assert task.examples("train", 6, seed=1) == task.examples("train", 6, seed=1)
     ids = [ex["id"] for s in ("train", "val", "test") for ex in task.examples(s, 9)]
     assert len(set(ids)) == len(ids)
-    key = (lambda ex: {e["label"] for e in ex["elements"]}) if name == "coords" else (lambda ex: {ex["text"]} - {""})
+    key = (lambda ex: {e["label"] for e in ex["elements"]}) if name.startswith("coords") else \
+        (lambda ex: {ex["text"]} - {""})
     used = {s: set().union(*(key(ex) for ex in task.examples(s, 60))) for s in ("train", "val", "test")}
     assert used["test"] and not (used["test"] & used["train"]) and not (used["val"] & used["train"])
     with pytest.raises(ValueError, match="split"):
         task.examples("dev", 1)
 
 
-@pytest.mark.parametrize("name", ["coords", "actions"])
+@pytest.mark.parametrize("name", ["coords", "coords-image", "actions"])
 def test_task_demos_replay_to_success(name):
     task = TASKS[name]
     for ex in task.examples("val", 12, seed=2):
@@ -298,6 +300,90 @@ def test_coords_reward_shape():
     near, far = score(f"<point>{x1 + 20}, {y1}</point>"), score(f"<point>{x1 + 600}, {y1}</point>")
     assert 1.0 > near[0] > far[0] > 0.1 - 1e-9 and near[1]["distance_px"] == 20
     assert score("somewhere near the top")[0] == 0.0 and score("<point>12</point>")[1]["format"] == 0.0
+
+
+def test_coords_image_reward_scales_with_the_screenshot():
+    task = TASKS["coords-image"]
+    ex = task.examples("train", 1)[0]
+    x0, y0, x1, y1 = ex["target"]
+
+    def score(text):
+        ep = task.reset(ex)
+        ep.step(text)
+        return ep.reward()
+
+    assert score(f"<point>{x0}, {y1}</point>")[0] == 1.0 and score(f"<point>{x1}, {y0}</point>")[1]["success"] == 1.0
+    near, far = score(f"<point>{x1 + 5}, {y1}</point>"), score(f"<point>{x1 + 60}, {y1}</point>")
+    assert near[1]["distance_px"] == 5 and near[1]["success"] == 0.0
+    # decay 100 px * 224 / 1920: 5 px off on a 224 px screenshot scores like ~43 px off on the 1920 px screen
+    assert near[0] == pytest.approx(0.9 * 0.5 * np.exp(-5 / (100 * 224 / 1920)) + 0.1)
+    assert 1.0 > near[0] > far[0] > 0.1 - 1e-9
+    assert score("<point>12</point>")[0] == 0.0 and score("Save is at 10, 20")[1]["format"] == 0.0
+
+
+def test_coords_image_renders_deterministically_as_48_image_tokens():
+    import vlm
+    task, text_task = TASKS["coords-image"], TASKS["coords"]
+    a, b = task.examples("test", 2, seed=4)
+    shot = task.render(a)
+    assert shot.shape == (168, 224, 3) and shot.dtype == np.uint8
+    assert np.array_equal(shot, task.render(task.examples("test", 1, seed=4)[0]))   # same seed, same pixels
+    assert not np.array_equal(shot, task.render(b))
+    ep = task.reset(a)
+    assert ep.observation().count(vlm.IMAGE) == 1 and len(ep.images()) == 1
+    assert np.array_equal(task.demo_images(a)[0], shot)
+    # 224 x 168 is 8 x 6 merged 28 px patches: the processor does not resize it
+    assert vlm.image_text(vlm.build_image_processor(), shot).count("<|image_pad|>") == 48
+    assert vlm.task_has_images(task) and not vlm.task_has_images(text_task)
+
+
+def test_coords_image_boxes_hold_exactly_their_drawn_pixels():
+    """Every element's pixels (label included) lie inside its box, and a button or field is mostly its fill:
+    the box the reward accepts is what the screenshot shows."""
+    from action_tokenizer import UI_THEMES
+    task = TASKS["coords-image"]
+    seen = set()
+    for ex in task.examples("train", 24, seed=7):
+        shot = task.render(ex)
+        theme = UI_THEMES[ex["style"]["theme"]]
+        boxes = [e["box"] for e in ex["elements"]]
+        assert ex["target"] in boxes
+        for k, e in enumerate(ex["elements"]):
+            x0, y0, x1, y1 = e["box"]
+            assert 0 <= x0 < x1 < 224 and 0 <= y0 < y1 < 168
+            assert all(x1 < b[0] or b[2] < x0 or y1 < b[1] or b[3] < y0 for b in boxes[:k] + boxes[k + 1:])
+            inside = np.zeros(shot.shape[:2], bool)
+            inside[y0:y1 + 1, x0:x1 + 1] = True
+            without = task.render({**ex, "elements": ex["elements"][:k] + ex["elements"][k + 1:]})
+            unlabelled = task.render({**ex, "elements": [dict(o, label="") if o is e else o for o in ex["elements"]]})
+            drawn, label = (shot != without).any(-1), (shot != unlabelled).any(-1)
+            assert drawn.any() and not (drawn & ~inside).any(), (ex["id"], e)
+            assert label.sum() >= 10 and not (label & ~inside).any(), (ex["id"], e)
+            if e["role"] != "icon":
+                fill = theme["buttons"][e["colours"]][0] if e["role"] == "button" else theme["field"]
+                assert (shot[inside] == fill).all(-1).mean() > 0.5, (ex["id"], e)
+            seen.add((e["role"], ex["style"]["theme"]))
+    assert len(seen) == 9   # every role in every theme
+
+
+def test_sft_and_grpo_run_on_coords_image(tmp_path):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    sft_dir, grpo_dir = str(tmp_path / "sft"), str(tmp_path / "grpo")
+    for argv in (["sft.py", "--task", "coords-image", "--model-size", "tiny", "--steps", "4", "--batch-size", "4",
+                  "--num-examples", "16", "--num-val-examples", "4", "--warmup-steps", "1", "--eval-every", "4",
+                  "--save-every", "4", "--eval-episodes", "3", "--out-dir", sft_dir],
+                 ["grpo.py", "--task", "coords-image", "--model", sft_dir, "--steps", "1", "--prompts-per-step", "2",
+                  "--num-generations", "2", "--out-dir", grpo_dir]):
+        out = subprocess.run([sys.executable, *argv], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rows = [json.loads(line) for line in open(os.path.join(sft_dir, "metrics.jsonl"))]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) == 4 and np.isfinite(losses).all()
+    config = json.load(open(os.path.join(sft_dir, "config.json")))
+    assert config["model_type"] == "qwen2_5_vl" and os.path.exists(os.path.join(grpo_dir, "preprocessor_config.json"))
 
 
 def test_actions_reward_penalises_wrong_actions():
