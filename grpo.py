@@ -410,11 +410,13 @@ if __name__ == "__main__":
     bar = tqdm(range(start_step, args.steps), initial=start_step, total=args.steps,
                disable=rank != 0 or not sys.stderr.isatty())
     for step in bar:
-        if args.time_budget > 0:  # every process stops where rank 0 does
-            stop = torch.tensor([float(time.time() - run_start > args.time_budget * 60)], device=device)
-            if distributed:
-                dist.broadcast(stop, 0)
-            if stop.item():
+        if args.time_budget > 0:
+            stop = time.time() - run_start > args.time_budget * 60
+            if distributed:  # every process stops where rank 0 does
+                flag = torch.tensor([float(stop)], device=device)
+                dist.broadcast(flag, 0)
+                stop = bool(flag.item())
+            if stop:
                 if rank == 0:
                     tqdm.write(f"--time-budget {args.time_budget} min spent: stopping after {step} steps")
                 args.steps = step

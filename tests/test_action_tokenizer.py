@@ -286,15 +286,17 @@ def test_task_demos_replay_to_success(name):
         assert done and parts["success"] == 1.0 and total > 0.9, (ex["family"], parts)
 
 
-def test_coords_reward_shape():
-    task = TASKS["coords"]
-    ex = task.examples("train", 1)[0]
-    x0, y0, x1, y1 = ex["target"]
+def _reward(task, example, text):
+    """(total, components) of a one-turn episode answering text."""
+    episode = task.reset(example)
+    episode.step(text)
+    return episode.reward()
 
-    def score(text):
-        ep = task.reset(ex)
-        ep.step(text)
-        return ep.reward()
+
+def test_coords_reward_shape():
+    ex = TASKS["coords"].examples("train", 1)[0]
+    x0, y0, x1, y1 = ex["target"]
+    score = lambda text: _reward(TASKS["coords"], ex, text)  # noqa: E731
 
     assert score(f"<point>{x0 + 1}, {y0 + 1}</point>")[0] == 1.0
     near, far = score(f"<point>{x1 + 20}, {y1}</point>"), score(f"<point>{x1 + 600}, {y1}</point>")
@@ -303,14 +305,9 @@ def test_coords_reward_shape():
 
 
 def test_coords_image_reward_scales_with_the_screenshot():
-    task = TASKS["coords-image"]
-    ex = task.examples("train", 1)[0]
+    ex = TASKS["coords-image"].examples("train", 1)[0]
     x0, y0, x1, y1 = ex["target"]
-
-    def score(text):
-        ep = task.reset(ex)
-        ep.step(text)
-        return ep.reward()
+    score = lambda text: _reward(TASKS["coords-image"], ex, text)  # noqa: E731
 
     assert score(f"<point>{x0}, {y1}</point>")[0] == 1.0 and score(f"<point>{x1}, {y0}</point>")[1]["success"] == 1.0
     near, far = score(f"<point>{x1 + 5}, {y1}</point>"), score(f"<point>{x1 + 60}, {y1}</point>")
