@@ -5,6 +5,8 @@ Choices worth knowing (where they depart from a plain LM fine-tune):
 1) The loss is a token-level mean over every trainable token of an optimizer step (all gradient-accumulation
    micro-batches together), so long answers are not down-weighted; prompt and env-written tokens get label
    -100 (`--train-on-env-output` trains on the env's `<output>` segments too; the prompt never).
+   `--context-loss-weight w` adds w x the token-mean loss on those untrained tokens (reported loss and val
+   loss stay the trained tokens' alone).
 2) Logits are computed only at the positions that have a label (the lm_head is applied to those hidden
    states alone): a vi step trains on ~20 of ~520 tokens, and a 150k vocabulary would otherwise dominate memory.
 3) Chat rows give one sequence per assistant turn: the chat template renders only the turns before it
@@ -68,6 +70,9 @@ class Args:
     """sequences longer than this many tokens are dropped (and counted in the log)"""
     train_on_env_output: bool = False
     """also train on env-written segments after the prompt (e.g. <output>...</output>); the prompt never"""
+    context_loss_weight: float = 0.0
+    """add this weight x the mean loss on the untrained text tokens (prompt, env replies): a model built from
+    scratch learns to copy from its context faster when it also has to predict that context (0 = off)"""
     # model
     model: str = "tiny"
     """'tiny' builds a Qwen3-architecture model (a Qwen2.5-VL for image tasks) from scratch with a char tokenizer;
@@ -377,10 +382,12 @@ def collate(examples: list, pad_id: int, device, image_processor=None):
     return *batch, vlm.pixel_inputs(image_processor, [im for ex in examples for im in ex[2]], device)
 
 
-def sequence_loss_sum(model, input_ids, attention, labels, pixels=None) -> torch.Tensor:
+def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=False):
     """Summed next-token cross-entropy over labelled positions. The lm_head sees only the hidden states that
     predict a label (deviation 2); assumes logits = lm_head(last hidden state), true for Qwen/Llama-style models.
-    A VLM runs its vision tower on the pixel inputs and gets 3-D mRoPE positions (vlm.rope_positions)."""
+    A VLM runs its vision tower on the pixel inputs and gets 3-D mRoPE positions (vlm.rope_positions).
+    context=True (text models): returns (labelled sum, context sum), the second summed over every other real
+    token (prompt and env replies; not pads), for --context-loss-weight."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps layers in place
     if vlm.is_vlm(base):
         hidden = base.model(input_ids=input_ids, attention_mask=attention, use_cache=False, **(pixels or {}),
@@ -390,7 +397,12 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None) -> torch
     targets = labels[:, 1:]                                 # B, T-1: position t predicts token t+1
     keep = targets != -100
     logits = base.get_output_embeddings()(hidden[:, :-1][keep])  # N, V
-    return F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+    loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+    if not context:
+        return loss
+    in_context = ~keep & (attention[:, 1:] == 1)
+    context_logits = base.get_output_embeddings()(hidden[:, :-1][in_context])
+    return loss, F.cross_entropy(context_logits.float(), input_ids[:, 1:][in_context], reduction="sum")
 
 
 @torch.no_grad()
@@ -449,6 +461,8 @@ if __name__ == "__main__":
     args = parse_args()
     if (args.task is None) == (args.data is None):
         raise SystemExit("give exactly one of --task NAME or --data FILE.jsonl")
+    if args.context_loss_weight < 0:
+        raise SystemExit(f"--context-loss-weight must be >= 0, got {args.context_loss_weight}")
     if args.load_in_4bit and (args.lora_r <= 0 or args.model == "tiny"):
         raise SystemExit("--load-in-4bit is QLoRA: it needs an HF --model and --lora-r > 0")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -478,6 +492,8 @@ if __name__ == "__main__":
 
     # ---- model and tokenizer (and for image tasks the image processor) ----
     vision = task is not None and vlm.task_has_images(task)
+    if vision and args.context_loss_weight > 0:  # the context is mostly image tokens, which are never predicted
+        raise SystemExit("--context-loss-weight is for text tasks; image task prompts are mostly image tokens")
     model, tokenizer, new_token_ids = load_model(args, special_tokens, device, amp_dtype, vision)
     image_processor = None
     if vision:
@@ -597,12 +613,19 @@ if __name__ == "__main__":
         t0 = time.time()
         mbs = [micro_batch(step * args.grad_accum + k) for k in range(args.grad_accum)]
         n_targets = sum(sum(l != -100 for l in t[1][1:]) for mb in mbs for t in mb)  # the loss's denominator
-        loss_sum, n_tokens = 0.0, 0
+        n_context = sum(len(t[1]) - 1 for mb in mbs for t in mb) - n_targets      # and the context loss's
+        loss_sum, context_sum, n_tokens = 0.0, 0.0, 0
         for mb in mbs:
             batch = collate(mb, tokenizer.pad_token_id, device, image_processor)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
-                loss = sequence_loss_sum(model, *batch)
-            scaler.scale(loss / n_targets).backward()
+                if args.context_loss_weight > 0:
+                    loss, context_loss = sequence_loss_sum(model, *batch, context=True)
+                    objective = loss / n_targets + args.context_loss_weight * context_loss / max(n_context, 1)
+                    context_sum += context_loss.item()
+                else:
+                    loss = sequence_loss_sum(model, *batch)
+                    objective = loss / n_targets
+            scaler.scale(objective).backward()
             loss_sum += loss.item()
             n_tokens += int(batch[1].sum())
         scaler.unscale_(optimizer)
@@ -615,6 +638,8 @@ if __name__ == "__main__":
 
         record = {"step": step + 1, "loss": loss_sum / n_targets, "lr": lr, "grad_norm": grad_norm.item(),
                   "tokens_per_s": n_tokens / (time.time() - t0), "trained_tokens": n_targets}
+        if args.context_loss_weight > 0:
+            record["context_loss"] = context_sum / max(n_context, 1)
         last = step + 1 == args.steps
         if val_data and ((step + 1) % args.eval_every == 0 or last):
             record["val_loss"] = val_loss(model, val_data, args.batch_size, tokenizer.pad_token_id, device, amp_dtype,

@@ -404,3 +404,36 @@ def test_run_learns_then_kill_and_resume_matches(tmp_path):
     assert final_ref.keys() == final_run.keys()
     for name in final_ref:
         torch.testing.assert_close(final_run[name], final_ref[name], rtol=1e-5, atol=1e-6)
+
+
+def test_context_loss_sums_the_untrained_real_tokens():
+    """sequence_loss_sum(context=True): the second sum is the cross-entropy over exactly the real tokens
+    without a label (prompt), computed here independently from the full logits; pads count nowhere."""
+    tok = sft.build_char_tokenizer(["<BOS>", "</command>"])
+    torch.manual_seed(0)
+    model = sft.build_tiny_model(tok, "tiny").eval()
+    data = [sft.tokenize_sequence(tok, [(f"<BOS>copy {w}\n", False), (w + "</command>", True)]) for w in ("abc", "fedcba")]
+    ids, attention, labels = sft.collate(data, tok.pad_token_id, torch.device("cpu"))
+    with torch.no_grad():
+        target_sum, context_sum = sft.sequence_loss_sum(model, ids, attention, labels, context=True)
+        logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1]
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    trained, real = labels[:, 1:] != -100, attention[:, 1:] == 1
+    assert int((real & ~trained).sum()) == sum(len(i) - 1 for i, _ in data) - int(trained.sum())
+    torch.testing.assert_close(target_sum, ce[trained].sum(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(context_sum, ce[real & ~trained].sum(), rtol=1e-4, atol=1e-4)
+
+
+def test_context_loss_weight_trains_the_context_too(tmp_path):
+    """With --context-loss-weight the prompt's loss is logged and falls; the reported loss still learns."""
+    out = tmp_path / "ctx"
+    done = subprocess.run(sft_cmd(out, "--context-loss-weight", "0.5", "--steps", "40", "--eval-every", "40"),
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    train = [r for r in read_metrics(out) if "loss" in r]
+    first, last = train[0], train[-5:]
+    assert sum(r["context_loss"] for r in last) / 5 < 0.7 * first["context_loss"]
+    assert sum(r["loss"] for r in last) / 5 < 0.5 * first["loss"]
+    bad = subprocess.run([sys.executable, str(ROOT / "sft.py"), "--task", "test_sft:copy", "--context-loss-weight", "-1"],
+                         env=ENV, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--context-loss-weight must be >= 0" in bad.stderr
