@@ -55,6 +55,8 @@ class Args:
     """include the expert-demo and untrained-model rows"""
     device: str = "auto"
     """auto | cpu | cuda"""
+    engine: str = "auto"
+    """rollout decoder: static (decode.py, CUDA graphs on CUDA) | hf | auto (static on CUDA where supported)"""
     out_dir: str = ""
     """output dir; empty = runs/eval-<task>"""
 
@@ -127,7 +129,8 @@ def model_episodes(model, tokenizer, task, examples, args, num_generations=1, te
         chunk = examples[start:start + per_batch]
         results = run_episodes(model, tokenizer, task, chunk, num_generations=num_generations,
                                temperature=temperature, max_new_tokens=args.max_new_tokens or None,
-                               max_turns=args.max_turns or None, seed=args.seed + start, image_processor=image_processor)
+                               max_turns=args.max_turns or None, seed=args.seed + start, image_processor=image_processor,
+                               engine=args.engine)
         for j in range(len(chunk)):
             group = results[j * num_generations:(j + 1) * num_generations]
             successes.append(max(r.components["success"] for r in group))

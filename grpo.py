@@ -34,6 +34,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import torch
+import torch.utils.checkpoint
 import torch.distributed as dist
 
 import vlm
@@ -122,6 +123,15 @@ class Args:
     """gradient clipping"""
     grad_checkpointing: bool = False
     """recompute activations in the backward pass to save memory"""
+    # Speed (each can be turned off; tests/test_decode.py and tests/test_grpo_loss.py check they change nothing)
+    engine: str = "auto"
+    """rollout decoder: static (decode.py: weights snapshot, static KV cache, prompt prefilled once per group) |
+    hf (the model's own forward, dynamic cache) | auto (static on CUDA for supported text models, else hf)"""
+    cuda_graph: bool = True
+    """static engine on CUDA: replay each decode step as one CUDA graph"""
+    logprob_chunk: int = 1024
+    """log-prob passes: positions per chunk through the LM head, recomputed in the backward (a 150k vocabulary
+    would otherwise hold B x T x V fp32 logits); 0 = all at once"""
     # Logging
     eval_every: int = 20
     """greedy success on the val split every N steps (0 = never)"""
@@ -139,7 +149,7 @@ def parse_args():
     for f in dataclasses.fields(Args):
         flag = "--" + f.name.replace("_", "-")
         if f.type is bool or f.type == "bool":
-            parser.add_argument(flag, action="store_true", help=docs.get(f.name))
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs.get(f.name))
         else:
             parser.add_argument(flag, type=type(f.default), default=f.default, help=docs.get(f.name))
     return Args(**vars(parser.parse_args()))
@@ -212,15 +222,39 @@ def aggregate_loss(token_loss, mask, loss_type, num_sequences=None, num_tokens=N
     raise ValueError(f"unknown --loss-type {loss_type!r}")
 
 
-def token_logprobs(model, sequences, completion_len, pad_id, temperature, pixels=None):
+def _chunk_logprobs(hidden, targets, head, temperature):
+    """(log-prob of each target, entropy) for hidden states (N, H) through the LM head, in fp32."""
+    logits = head(hidden).float()
+    if temperature > 0:
+        logits = logits / temperature
+    logprobs = torch.log_softmax(logits, -1)
+    with torch.no_grad():
+        entropy = -(logprobs.exp() * logprobs).sum(-1)
+    return logprobs.gather(-1, targets[:, None])[:, 0], entropy
+
+
+def token_logprobs(model, sequences, completion_len, pad_id, temperature, pixels=None, chunk=0):
     """Log-probs (and entropies) of the last `completion_len` tokens of each left-padded sequence.
     sequences: (B, L) with every sequence right-aligned; returns (B, completion_len) tensors.
     Only completion positions go through the LM head (logits_to_keep): prompts can be much longer.
+    chunk > 0 (text models): the decoder's hidden states go through the head `chunk` positions at a time under
+    activation checkpointing, so only one chunk's (chunk, V) logits exist at once, in the backward too.
     A VLM gets what it got while sampling (rollout.generate): the pixel inputs of the rows' images, in row order,
     3-D mRoPE positions, and image tokens masked out of the softmax."""
     attention = _left_pad_mask(sequences, pad_id)
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     vision = vlm.is_vlm(model)
+    if chunk > 0 and not vision:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps layers in place
+        hidden = base.get_decoder()(input_ids=sequences, attention_mask=attention, position_ids=positions,
+                                    use_cache=False).last_hidden_state[:, -completion_len - 1:-1]
+        B, C, H = hidden.shape
+        hidden, targets = hidden.reshape(B * C, H), sequences[:, -completion_len:].reshape(B * C)
+        head = base.get_output_embeddings()
+        parts = [torch.utils.checkpoint.checkpoint(_chunk_logprobs, hidden[i:i + chunk], targets[i:i + chunk], head,
+                                                   temperature, use_reentrant=False)
+                 for i in range(0, B * C, chunk)]
+        return torch.cat([lp for lp, _ in parts]).view(B, C), torch.cat([e for _, e in parts]).view(B, C)
     if vision:
         positions = vlm.rope_positions(model, sequences, attention, pixels)
     logits = model(input_ids=sequences, attention_mask=attention, position_ids=positions, logits_to_keep=completion_len + 1,
@@ -344,6 +378,8 @@ if __name__ == "__main__":
         dtype = torch.bfloat16 if use_cuda and torch.cuda.is_bf16_supported() else torch.float32
     elif dtype is None:
         raise SystemExit(f"unknown --dtype {args.dtype!r}: use auto, fp32, bf16 or fp16")
+    if args.engine not in ("auto", "static", "hf"):
+        raise SystemExit(f"unknown --engine {args.engine!r}: use auto, static or hf")
     if args.prompts_per_step % world:
         raise SystemExit(f"--prompts-per-step {args.prompts_per_step} must be divisible by {world} processes")
     task = get_task(args.task)
@@ -441,7 +477,8 @@ if __name__ == "__main__":
         with amp:
             results = run_episodes(model, tokenizer, task, examples, num_generations=G, temperature=args.temperature,
                                    top_p=args.top_p, max_new_tokens=max_new_tokens, max_turns=max_turns,
-                                   generator=generator, image_processor=image_processor)
+                                   generator=generator, image_processor=image_processor, engine=args.engine,
+                                   cuda_graph=args.cuda_graph)
         t_gen = time.time() - t0
 
         # 3) rewards (TTRL replaces the task's reward by agreement with the group's majority answer)
@@ -489,16 +526,19 @@ if __name__ == "__main__":
                 pixels = vlm.cat_pixels([p for t, _ in mb for p in t.pixels], device)  # VLM: images in row order
                 C = mask.shape[1]
                 with amp:
-                    logp, entropy = token_logprobs(model, sequences, C, pad_id, args.temperature, pixels)
+                    logp, entropy = token_logprobs(model, sequences, C, pad_id, args.temperature, pixels,
+                                                   args.logprob_chunk)
                 old = logp.detach() if args.num_iterations == 1 else old_logprobs
                 token_loss, low, high = clipped_token_loss(logp, old, adv, args.epsilon, args.epsilon_high)
                 if args.beta > 0:
                     with torch.no_grad(), amp:
                         if is_peft:
                             with model.disable_adapter():
-                                ref_logp, _ = token_logprobs(model, sequences, C, pad_id, args.temperature, pixels)
+                                ref_logp, _ = token_logprobs(model, sequences, C, pad_id, args.temperature, pixels,
+                                                             args.logprob_chunk)
                         else:
-                            ref_logp, _ = token_logprobs(ref_model, sequences, C, pad_id, args.temperature, pixels)
+                            ref_logp, _ = token_logprobs(ref_model, sequences, C, pad_id, args.temperature, pixels,
+                                                         args.logprob_chunk)
                     kl = k3_kl(logp, ref_logp, args.kl_clamp)
                     token_loss = token_loss + args.beta * kl
                     stats["kl"] += (kl * mask).sum().item()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+import decode as decode_engine
 import vlm
 
 ENV_MODULES = ["vi_env", "exec_env", "vision_tasks", "action_tokenizer"]
@@ -148,7 +149,7 @@ def sample_tokens(logits, temperature, top_p, generator):
 
 @torch.no_grad()
 def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.0, top_p=1.0,
-             generator=None, on_stop=None, max_cycles=1, stream=None, pixels=None):
+             generator=None, on_stop=None, max_cycles=1, stream=None, pixels=None, engine=None):
     """Batched sampling with a KV cache from left-padded prompts (lists of token ids).
 
     A row's cycle ends at a token in `stop_ids` or after `max_new_tokens` sampled tokens. Then
@@ -160,6 +161,8 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
     return (ids, pixel inputs): a reply with images is fed whole in one step, since the vision tower must see an
     image's tokens together (the other rows feed their one token in that step, left-padded, the pads masked),
     and its pixel inputs are appended to the row's list, which so ends as those of prompt + completion.
+    engine: a decode.DecodeEngine over the model's weights runs the forward passes instead of the model
+    (static KV cache, CUDA graphs); text models only.
     Returns per row: (completion_ids, mask, logprobs, truncated).
     """
     device = next(model.parameters()).device
@@ -187,12 +190,17 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
     forced_pixels = [None] * B       # VLM: pixel inputs of the images in forced[i]
     active = [True] * B
 
-    out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
-                logits_to_keep=1, **vision)
-    # next position per row: (B,), or (3, B) under mRoPE (a sequence always ends in a text token, whose three
-    # components are equal and the largest so far)
-    cache, next_pos = out.past_key_values, positions[..., -1] + 1
-    logits = out.logits[:, -1]
+    if engine is not None:
+        if pixels is not None:
+            raise ValueError("the decode engine runs text models only")
+        logits = engine.prefill(input_ids, attention, capacity=L + max_new_tokens * max_cycles)
+    else:
+        out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
+                    logits_to_keep=1, **vision)
+        # next position per row: (B,), or (3, B) under mRoPE (a sequence always ends in a text token, whose three
+        # components are equal and the largest so far)
+        cache, next_pos = out.past_key_values, positions[..., -1] + 1
+        logits = out.logits[:, -1]
     while any(active):
         if pixels is not None:
             logits = vlm.forbid_vision_tokens(logits, model)
@@ -241,6 +249,9 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
                 stream(i, step_tokens[i])
         if not any(active):
             break
+        if engine is not None:
+            logits = engine.step(torch.tensor(step_tokens, device=device))
+            continue
         if chunks:
             out, attention, next_pos = _feed_chunks(model, chunks, step_tokens, attention, next_pos, cache, pad_id)
         else:
@@ -280,7 +291,8 @@ def _feed_chunks(model, chunks, step_tokens, attention, next_pos, cache, pad_id)
 
 
 def run_episodes(model, tokenizer, task, examples, num_generations=1, temperature=0.0, top_p=1.0,
-                 max_new_tokens=None, max_turns=None, seed=0, generator=None, stream=None, image_processor=None):
+                 max_new_tokens=None, max_turns=None, seed=0, generator=None, stream=None, image_processor=None,
+                 engine="hf", cuda_graph=True):
     """Play `num_generations` episodes of each example (grouped: example 0's G episodes come first).
 
     reprompt tasks: every turn, all unfinished episodes' observations are batched into one `generate`.
@@ -288,6 +300,9 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
     VLMs (pass the checkpoint's `image_processor`): the episode's images (`episode.images()`: the observation's,
     then those its replies added) are fed as pixels where their `<image>` placeholders stand (vlm.encode); each
     Turn keeps the pixel inputs of its images for the training pass.
+    engine: "hf" runs the model's own forward with a dynamic cache; "static" snapshots the weights into a
+    decode.DecodeEngine (static KV cache; CUDA graphs on CUDA unless cuda_graph=False) for this call's
+    generations; "auto" = static on CUDA when decode.py supports the model, else hf.
     """
     max_new_tokens = max_new_tokens or task.max_new_tokens
     max_turns = max_turns or task.max_turns
@@ -310,6 +325,15 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
             return vlm.encode(tokenizer, image_processor, text, shown[:text.count(vlm.IMAGE)])
     was_training = model.training
     model.eval()
+    fast = None
+    if engine == "auto":
+        engine = "static" if next(model.parameters()).is_cuda and decode_engine.unsupported(model) is None and \
+            image_processor is None else "hf"
+    if engine == "static":
+        dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None  # grpo runs under autocast
+        fast = decode_engine.DecodeEngine(model, dtype=dtype, cuda_graph=cuda_graph)
+    elif engine != "hf":
+        raise ValueError(f"engine must be hf, static or auto, got {engine!r}")
     try:
         if task.style == "reprompt":
             observations = [ep.observation() for ep in episodes]
@@ -324,7 +348,7 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
                     encoded = [encode_images(observations[i], episodes[i], 0) for i in live]
                     prompts, pixels = [ids for ids, _ in encoded], [[p] if p else [] for _, p in encoded]
                 outs = generate(model, prompts, max_new_tokens=max_new_tokens, stop_ids=stop_ids, pad_id=pad_id,
-                                temperature=temperature, top_p=top_p, generator=generator, pixels=pixels,
+                                temperature=temperature, top_p=top_p, generator=generator, pixels=pixels, engine=fast,
                                 stream=None if stream is None else lambda row, tok: stream(live[row], tok))
                 still_live = []
                 for k, (i, prompt, (ids, mask, lps, trunc)) in enumerate(zip(live, prompts, outs)):
@@ -359,7 +383,7 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
 
             outs = generate(model, prompts, max_new_tokens=max_new_tokens, stop_ids=stop_ids, pad_id=pad_id,
                             temperature=temperature, top_p=top_p, generator=generator, on_stop=on_stop,
-                            max_cycles=max_turns, stream=stream, pixels=pixels)
+                            max_cycles=max_turns, stream=stream, pixels=pixels, engine=fast)
             for row, (r, prompt, (ids, mask, lps, trunc)) in enumerate(zip(results, prompts, outs)):
                 r.turns.append(Turn(prompt, ids, mask, lps, trunc, pixels[row] if pixels else []))
                 r.texts.append(decode(ids))

@@ -25,7 +25,9 @@ its lines are reproduced in ours_step below). Columns, per side (means over the 
   BW limit tok/s  batch x HBM bandwidth / bytes of weights read per decode step (H100 SXM 3.35 TB/s,
                   H200 4.8 TB/s; every parameter read once, a tied embedding once as the LM head);
                   % of limit = decode tok/s / BW limit tok/s
-  train tok/s   (prompt + completion) tokens run through forward + backward / (step time - generate time)
+  limit w/ KV     the same bound counting also the K/V cache a step must read: batch x (prompt + half the
+                  completion) tokens on average (the issue's bound leaves it out; at batch 64 it is the larger part)
+  train tok/s     (prompt + completion) tokens run through forward + backward / (step time - generate time)
   peak GiB        torch.cuda.max_memory_allocated over the side's whole run (model build included)
 
 Needs `trl` (a bench-only dependency, not in requirements.txt): `pip install trl==1.16.*`.
@@ -47,6 +49,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import grpo  # noqa: E402
+from decode import DecodeEngine  # noqa: E402
 from rollout import Turn, generate  # noqa: E402
 from sft import build_char_tokenizer, build_tiny_model  # noqa: E402
 
@@ -87,6 +90,13 @@ class Args:
     """auto | cuda | cpu"""
     seed: int = 0
     """seeds the prompts, the model init, LoRA init and sampling"""
+    engine: str = "static"
+    """ours: rollout decoder, static (decode.py: static KV cache, CUDA graphs, prompt prefilled once per group) or
+    hf (the model's own forward, as TRL's generate uses it)"""
+    cuda_graph: bool = True
+    """ours, static engine: replay decode steps as CUDA graphs (--no-cuda-graph: eager)"""
+    logprob_chunk: int = 1024
+    """ours: positions per LM-head chunk in the log-prob passes (0 = all at once)"""
     quick: bool = False
     """smoke sizes: 2 prompts x 8, 32-token prompts, 16-token completions, 1 warm-up + 2 timed steps"""
 
@@ -97,7 +107,7 @@ def parse_args():
     for name, default in vars(Args()).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", help=docs.get(name))
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=docs.get(name))
         else:
             parser.add_argument(flag, type=type(default), default=default, help=docs.get(name))
     if parser.parse_known_args()[0].quick:  # smoke sizes as defaults: flags given explicitly still win
@@ -164,6 +174,13 @@ def weight_bytes(model):
     return total - (emb.numel() * emb.element_size() if emb is not head else 0)
 
 
+def kv_bytes(model):
+    """Bytes of K and V one token holds in the cache (every layer), in bf16 on CUDA."""
+    c = model.config
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    return c.num_hidden_layers * 2 * c.num_key_value_heads * head_dim * next(model.parameters()).element_size()
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -183,8 +200,10 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     prompts = [p for p in prompt_ids for _ in range(G)]  # grouped: prompt 0's G samples first
     generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + step * 1009)
     model.eval()
+    engine = DecodeEngine(model, dtype=args.dtype, cuda_graph=args.cuda_graph) if args.engine == "static" else None
     outs = generate(model, prompts, max_new_tokens=C, stop_ids={-1}, pad_id=pad_id, temperature=1.0,
-                    top_p=1.0, generator=generator)  # -1 is no token's id: no stop, exactly C sampled tokens
+                    top_p=1.0, generator=generator, engine=engine)  # -1 is no token's id: exactly C sampled tokens
+    del engine  # its weights snapshot and KV cache are not needed for training
     model.train()
     sync(device)
     t_gen = time.perf_counter() - t0
@@ -198,7 +217,7 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     stats, trained = [], 0
     for i in range(0, len(samples), args.micro_batch):
         sequences, mask, _, adv = grpo.pack(samples[i:i + args.micro_batch], pad_id, device)
-        logp, entropy = grpo.token_logprobs(model, sequences, mask.shape[1], pad_id, 1.0)
+        logp, entropy = grpo.token_logprobs(model, sequences, mask.shape[1], pad_id, 1.0, chunk=args.logprob_chunk)
         token_loss, low, high = grpo.clipped_token_loss(logp, logp.detach(), adv, 0.2, 0.28)
         loss = grpo.aggregate_loss(token_loss, mask, "dapo", num_sequences=num_sequences, num_tokens=num_tokens)
         loss.backward()
@@ -232,9 +251,28 @@ def run_ours(name, lora, args, device, dtype):
         norms.append(grad_norm)
         if step >= args.warmup:
             times.append((step_s, gen_s, trained))
-    result = dict(times=times, grad_norms=norms, weight_bytes=weight_bytes(model))
+    result = dict(times=times, grad_norms=norms, weight_bytes=weight_bytes(model), kv_bytes_per_token=kv_bytes(model))
+    if args.engine == "static":
+        result.update(engine_check(model, prompt_ids, tokenizer, args))
     del model, optimizer, params
     return result
+
+
+def engine_check(model, prompt_ids, tokenizer, args, new_tokens=32):
+    """The engine against the model's own forward on the trained model: greedy continuations of every prompt,
+    the fraction of rows whose tokens are identical, and the largest |log-prob difference| over the tokens
+    before a row's first disagreement (bf16 kernels differ, so near-ties may flip a greedy choice)."""
+    model.eval()
+    kw = dict(max_new_tokens=new_tokens, stop_ids={-1}, pad_id=tokenizer.pad_token_id, temperature=0.0)
+    hf = generate(model, prompt_ids, **kw)
+    fast = generate(model, prompt_ids, engine=DecodeEngine(model, dtype=args.dtype, cuda_graph=args.cuda_graph), **kw)
+    same, worst = 0, 0.0
+    for (ids_a, _, lp_a, _), (ids_b, _, lp_b, _) in zip(hf, fast):
+        same += ids_a == ids_b
+        n = next((i for i, (a, b) in enumerate(zip(ids_a, ids_b)) if a != b), len(ids_a))
+        worst = max([worst] + [abs(a - b) for a, b in zip(lp_a[:n + 1], lp_b[:n + 1])])
+    model.train()
+    return {"engine_greedy_same": same / len(hf), "engine_max_dlogp": worst}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -300,7 +338,8 @@ def run_trl(name, lora, args, device, dtype):
         trained = n * (args.prompt_len + args.completion_len)  # TRL trains on every sample, zero advantage or not
         times = [(end - start, gen, trained) for (start, end), gen in zip(steps, trainer.gen_times)][args.warmup:]
         norms = [row["grad_norm"] for row in trainer.state.log_history if "grad_norm" in row]
-        result = dict(times=times, grad_norms=norms, weight_bytes=weight_bytes(trainer.model))
+        result = dict(times=times, grad_norms=norms, weight_bytes=weight_bytes(trainer.model),
+                      kv_bytes_per_token=kv_bytes(trainer.model))
         trainer.accelerator.free_memory()
         del trainer, model
     return result
@@ -333,6 +372,9 @@ def measure(side, name, lora, args, device, dtype, bandwidth):
          "train_tok_s": trained / (step_s - gen_s),
          "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan"),
          "start_gib": start_gib,
+         **{k: r[k] for k in ("engine_greedy_same", "engine_max_dlogp") if k in r},
+         "limit_kv_tok_s": n * bandwidth / (r["weight_bytes"] + n * r["kv_bytes_per_token"] *
+                                            (args.prompt_len + args.completion_len / 2)) if bandwidth else float("nan"),
          "nonfinite_grad_norms": sum(not torch.isfinite(torch.tensor(float(x))).item() for x in r["grad_norms"])}
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -341,14 +383,17 @@ def measure(side, name, lora, args, device, dtype, bandwidth):
 
 COLUMNS = [("step s", "step_s", "{:.3f}"), ("gen s", "gen_s", "{:.3f}"), ("samples/s", "samples_s", "{:.1f}"),
            ("decode tok/s", "decode_tok_s", "{:,.0f}"), ("BW limit tok/s", "limit_tok_s", "{:,.0f}"),
-           ("% of limit", "bw_pct", "{:.1f}"), ("train tok/s", "train_tok_s", "{:,.0f}"), ("peak GiB", "peak_gib", "{:.2f}")]
+           ("% of limit", "bw_pct", "{:.1f}"), ("limit w/ KV tok/s", "limit_kv_tok_s", "{:,.0f}"), ("train tok/s", "train_tok_s", "{:,.0f}"), ("peak GiB", "peak_gib", "{:.2f}")]
 
 
 def main():
     args = parse_args()
+    if args.engine not in ("static", "hf"):
+        raise SystemExit(f"unknown --engine {args.engine!r}: static or hf")
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if use_cuda else "cpu")
     dtype = torch.bfloat16 if use_cuda else torch.float32
+    args.dtype = dtype
     names = args.model.split(",")
     if set(names) - {"tiny", "qwen3-0.6b"}:
         raise SystemExit(f"unknown --model {args.model!r}: a comma list of tiny, qwen3-0.6b")
@@ -387,7 +432,7 @@ def main():
                 ["n/a" if math.isnan(m[k]) else f.format(m[k]) for _, k, f in COLUMNS]
             print(f"| {name} | {mode} | {'TRL' if side == 'trl' else 'ours'} | " + " | ".join(cells) + " |")
         if len(res) == 2 and "error" not in res["trl"] and "error" not in res["ours"]:
-            cells = ["" if k == "limit_tok_s" or math.isnan(res["trl"][k]) else f"{res['ours'][k] / res['trl'][k]:.2f}x"
+            cells = ["" if k in ("limit_tok_s", "limit_kv_tok_s") or math.isnan(res["trl"][k]) else f"{res['ours'][k] / res['trl'][k]:.2f}x"
                      for _, k, _ in COLUMNS]
             print(f"| {name} | {mode} | ours/TRL | " + " | ".join(cells) + " |")
     bad = [f"{nm} {md} {side}: {r['nonfinite_grad_norms']}" for nm, md, res in rows for side, r in res.items()
