@@ -126,6 +126,15 @@ class DecodeEngine:
         emb = torch.cat([freqs, freqs], -1)[:, :, None]
         return (emb.cos() * self.rope_scale).to(self.dtype), (emb.sin() * self.rope_scale).to(self.dtype)
 
+    def _attend(self, q, K, V, mask):
+        """Grouped-query attention written out: each K/V head is read once for the query heads it serves
+        (HF's order: query head h uses K/V head h // group). q (B, H, T, D); mask (B, 1, T, capacity) bool."""
+        B, H, T, D = q.shape
+        group = H // self.n_kv
+        scores = (q.reshape(B, self.n_kv, group * T, D) @ K.transpose(-1, -2)).float() * D ** -0.5
+        scores = scores.masked_fill(~mask.repeat(1, 1, group, 1), float("-inf"))
+        return (scores.softmax(-1).to(V.dtype) @ V).view(B, H, T, D)
+
     def _forward(self, ids, positions, slots, mask, caches):
         """ids, positions (B, T); slots (T,) cache columns to write; mask (B, 1, T, capacity) bool; caches: per
         layer (K, V) of (B, kv_heads, capacity, head_dim). Returns the last position's logits (B, V) in fp32."""
@@ -144,7 +153,7 @@ class DecodeEngine:
             q, k = _rotate(q, cos, sin).transpose(1, 2), _rotate(k, cos, sin).transpose(1, 2)
             K.index_copy_(2, slots, k)
             V.index_copy_(2, slots, v.transpose(1, 2))
-            o = F.scaled_dot_product_attention(q, K, V, attn_mask=mask, enable_gqa=True)
+            o = self._attend(q, K, V, mask)
             h = h + F.linear(o.transpose(1, 2).reshape(B, T, q_size), *w["o"])
             x = _rms(h, w["ln2"], self.eps)
             gate, up = F.linear(x, *w["gate_up"]).chunk(2, -1)
