@@ -70,9 +70,10 @@ class Args:
     """sequences longer than this many tokens are dropped (and counted in the log)"""
     train_on_env_output: bool = False
     """also train on env-written segments after the prompt (e.g. <output>...</output>); the prompt never"""
-    context_loss_weight: float = 0.0
+    context_loss_weight: float = -1.0
     """add this weight x the mean loss on the untrained text tokens (prompt, env replies): a model built from
-    scratch learns to copy from its context faster when it also has to predict that context (0 = off)"""
+    scratch learns to copy from its context far sooner when it also has to predict that context (README,
+    Results); 0 = off; -1 = auto: 0.25 for --model tiny, 0 for a pretrained model"""
     # model
     model: str = "tiny"
     """'tiny' builds a Qwen3-architecture model (a Qwen2.5-VL for image tasks) from scratch with a char tokenizer;
@@ -461,8 +462,10 @@ if __name__ == "__main__":
     args = parse_args()
     if (args.task is None) == (args.data is None):
         raise SystemExit("give exactly one of --task NAME or --data FILE.jsonl")
+    if args.context_loss_weight == -1:
+        args.context_loss_weight = 0.25 if args.model == "tiny" else 0.0
     if args.context_loss_weight < 0:
-        raise SystemExit(f"--context-loss-weight must be >= 0, got {args.context_loss_weight}")
+        raise SystemExit(f"--context-loss-weight must be >= 0 (or -1 = auto), got {args.context_loss_weight}")
     if args.load_in_4bit and (args.lora_r <= 0 or args.model == "tiny"):
         raise SystemExit("--load-in-4bit is QLoRA: it needs an HF --model and --lora-r > 0")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else

@@ -379,6 +379,7 @@ def test_run_learns_then_kill_and_resume_matches(tmp_path):
     assert {"eval_success/short", "eval_success/long"} <= set(evals[0])
     assert "family" in done.stdout and (ref / "loss.png").stat().st_size > 0
     assert json.loads((ref / "args.json").read_text())["steps"] == 80
+    assert json.loads((ref / "args.json").read_text())["context_loss_weight"] == 0.25  # auto, for --model tiny
     model, tok = AutoModelForCausalLM.from_pretrained(ref), AutoTokenizer.from_pretrained(ref)  # plain HF loading
     assert model.config.vocab_size == len(tok) and len(tok.encode("</command>", add_special_tokens=False)) == 1
 
@@ -434,6 +435,7 @@ def test_context_loss_weight_trains_the_context_too(tmp_path):
     first, last = train[0], train[-5:]
     assert sum(r["context_loss"] for r in last) / 5 < 0.7 * first["context_loss"]
     assert sum(r["loss"] for r in last) / 5 < 0.5 * first["loss"]
-    bad = subprocess.run([sys.executable, str(ROOT / "sft.py"), "--task", "test_sft:copy", "--context-loss-weight", "-1"],
+    bad = subprocess.run([sys.executable, str(ROOT / "sft.py"), "--task", "test_sft:copy", "--context-loss-weight", "-2"],
                          env=ENV, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "--context-loss-weight must be >= 0" in bad.stderr
+
