@@ -82,7 +82,7 @@ class DecodeEngine:
     """Static-KV decoder over a snapshot of `model`'s weights (take a new one after an optimizer step).
     prefill(input_ids, attention, capacity) -> last-position logits (B, V); step(tokens (B,)) -> logits (B, V)."""
 
-    def __init__(self, model, dtype=None, cuda_graph=True):
+    def __init__(self, model, dtype=None, cuda_graph=True, attention="manual"):
         reason = unsupported(model)
         if reason:
             raise ValueError(f"the decode engine does not support {reason}; use the model's own forward")
@@ -92,6 +92,9 @@ class DecodeEngine:
         self.device = param.device
         self.dtype = dtype or param.dtype
         self.cuda_graph = cuda_graph and self.device.type == "cuda"
+        if attention not in ("manual", "sdpa"):
+            raise ValueError(f"attention must be manual or sdpa, got {attention!r}")
+        self.attention = attention
         self.eps = config.rms_norm_eps
         self.n_heads, self.n_kv = config.num_attention_heads, config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -128,7 +131,10 @@ class DecodeEngine:
 
     def _attend(self, q, K, V, mask):
         """Grouped-query attention written out: each K/V head is read once for the query heads it serves
-        (HF's order: query head h uses K/V head h // group). q (B, H, T, D); mask (B, 1, T, capacity) bool."""
+        (HF's order: query head h uses K/V head h // group). q (B, H, T, D); mask (B, 1, T, capacity) bool.
+        attention="sdpa" hands it to F.scaled_dot_product_attention instead (bench/decode_bench.py compares)."""
+        if self.attention == "sdpa":  # torch's kernel choice (with a mask: the efficient or the math backend)
+            return F.scaled_dot_product_attention(q, K, V, attn_mask=mask, enable_gqa=True)
         B, H, T, D = q.shape
         group = H // self.n_kv
         scores = (q.reshape(B, self.n_kv, group * T, D) @ K.transpose(-1, -2)).float() * D ** -0.5

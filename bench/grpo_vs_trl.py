@@ -217,7 +217,8 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     stats, trained = [], 0
     for i in range(0, len(samples), args.micro_batch):
         sequences, mask, _, adv = grpo.pack(samples[i:i + args.micro_batch], pad_id, device)
-        logp, entropy = grpo.token_logprobs(model, sequences, mask.shape[1], pad_id, 1.0, chunk=args.logprob_chunk)
+        with torch.autocast(device.type, dtype=args.dtype, enabled=args.dtype != torch.float32):  # as grpo.py's `amp`
+            logp, entropy = grpo.token_logprobs(model, sequences, mask.shape[1], pad_id, 1.0, chunk=args.logprob_chunk)
         token_loss, low, high = grpo.clipped_token_loss(logp, logp.detach(), adv, 0.2, 0.28)
         loss = grpo.aggregate_loss(token_loss, mask, "dapo", num_sequences=num_sequences, num_tokens=num_tokens)
         loss.backward()

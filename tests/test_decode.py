@@ -56,10 +56,13 @@ def test_prefill_and_steps_match_the_hf_forward_logits():
     assert engine.valid.shape[1] > L + 4, "the cache should have grown"
 
 
-def test_greedy_generation_is_identical_with_shared_prompts():
+@pytest.mark.parametrize("attention", ["manual", "sdpa"])
+def test_greedy_generation_is_identical_with_shared_prompts(attention):
     model, tok = tiny(1)
     texts = ["<BOS>copy abc\n"] * 3 + ["<BOS>ok\n"] * 2 + ["<BOS>copy fedcba please\n"]
-    hf, fast = both(model, prompts_of(tok, texts), tok, max_new_tokens=20)
+    kw = dict(max_new_tokens=20, stop_ids={tok.eos_token_id}, pad_id=tok.pad_token_id, temperature=0.0)
+    hf = generate(model, prompts_of(tok, texts), **kw)
+    fast = generate(model, prompts_of(tok, texts), engine=decode.DecodeEngine(model, attention=attention), **kw)
     assert_same(hf, fast)
     assert fast[0] == fast[1] == fast[2]  # the same prompt, greedy: the same completion
 
