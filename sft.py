@@ -73,7 +73,7 @@ class Args:
     context_loss_weight: float = -1.0
     """add this weight x the mean loss on the untrained text tokens (prompt, env replies): a model built from
     scratch learns to copy from its context far sooner when it also has to predict that context (README,
-    Results); 0 = off; -1 = auto: 0.25 for --model tiny, 0 for a pretrained model"""
+    Results); 0 = off; -1 = auto: 0.25 for --model tiny on a text task, else 0"""
     # model
     model: str = "tiny"
     """'tiny' builds a Qwen3-architecture model (a Qwen2.5-VL for image tasks) from scratch with a char tokenizer;
@@ -462,9 +462,7 @@ if __name__ == "__main__":
     args = parse_args()
     if (args.task is None) == (args.data is None):
         raise SystemExit("give exactly one of --task NAME or --data FILE.jsonl")
-    if args.context_loss_weight == -1:
-        args.context_loss_weight = 0.25 if args.model == "tiny" else 0.0
-    if args.context_loss_weight < 0:
+    if args.context_loss_weight < 0 and args.context_loss_weight != -1:
         raise SystemExit(f"--context-loss-weight must be >= 0 (or -1 = auto), got {args.context_loss_weight}")
     if args.load_in_4bit and (args.lora_r <= 0 or args.model == "tiny"):
         raise SystemExit("--load-in-4bit is QLoRA: it needs an HF --model and --lora-r > 0")
@@ -495,6 +493,8 @@ if __name__ == "__main__":
 
     # ---- model and tokenizer (and for image tasks the image processor) ----
     vision = task is not None and vlm.task_has_images(task)
+    if args.context_loss_weight == -1:  # auto
+        args.context_loss_weight = 0.25 if args.model == "tiny" and not vision else 0.0
     if vision and args.context_loss_weight > 0:  # the context is mostly image tokens, which are never predicted
         raise SystemExit("--context-loss-weight is for text tasks; image task prompts are mostly image tokens")
     model, tokenizer, new_token_ids = load_model(args, special_tokens, device, amp_dtype, vision)
