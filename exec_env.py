@@ -52,6 +52,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -626,17 +627,25 @@ class SandboxPool:
         self.n, self.sandbox_kwargs = n, sandbox_kwargs
         self._idle = [Sandbox(**sandbox_kwargs) for _ in range(n)]
         self._busy = set()
+        self._lock = threading.Lock()  # rollout threads acquire concurrently (rollout.generate's env replies)
 
     def acquire(self):
-        box = self._idle.pop() if self._idle else Sandbox(**self.sandbox_kwargs)
-        self._busy.add(id(box))
+        with self._lock:
+            box = self._idle.pop() if self._idle else None
+        if box is None:
+            box = Sandbox(**self.sandbox_kwargs)
+        with self._lock:
+            self._busy.add(id(box))
         return box
 
     def release(self, box):
-        self._busy.discard(id(box))
-        if len(self._idle) < self.n:
+        with self._lock:
+            self._busy.discard(id(box))
+            keep = len(self._idle) < self.n
+        if keep:
             box.restart()
-            self._idle.append(box)
+            with self._lock:
+                self._idle.append(box)
         else:
             box.close()
 

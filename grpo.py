@@ -129,7 +129,7 @@ class Args:
     hf (the model's own forward, dynamic cache) | auto (static on CUDA for supported text models, else hf)"""
     cuda_graph: bool = True
     """static engine on CUDA: replay each decode step as one CUDA graph"""
-    logprob_chunk: int = 1024
+    logprob_chunk: int = 128
     """log-prob passes: positions per chunk through the LM head, recomputed in the backward (a 150k vocabulary
     would otherwise hold B x T x V fp32 logits); 0 = all at once"""
     # Logging

@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -149,7 +150,7 @@ def sample_tokens(logits, temperature, top_p, generator):
 
 @torch.no_grad()
 def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.0, top_p=1.0,
-             generator=None, on_stop=None, max_cycles=1, stream=None, pixels=None, engine=None):
+             generator=None, on_stop=None, max_cycles=1, stream=None, pixels=None, engine=None, env_threads=16):
     """Batched sampling with a KV cache from left-padded prompts (lists of token ids).
 
     A row's cycle ends at a token in `stop_ids` or after `max_new_tokens` sampled tokens. Then
@@ -161,6 +162,8 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
     return (ids, pixel inputs): a reply with images is fed whole in one step, since the vision tower must see an
     image's tokens together (the other rows feed their one token in that step, left-padded, the pads masked),
     and its pixel inputs are appended to the row's list, which so ends as those of prompt + completion.
+    Rows whose cycles end at the same token get their on_stop calls concurrently, in up to `env_threads` threads
+    (1 = one after the other; each call must touch only its own row's state).
     engine: a decode.DecodeEngine over the model's weights runs the forward passes instead of the model
     (static KV cache, CUDA graphs); text models only.
     Returns per row: (completion_ids, mask, logprobs, truncated).
@@ -208,6 +211,7 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
         is_stop = torch.isin(sampled, stop_ids).tolist()
         sampled, sampled_lp = sampled.tolist(), sampled_lp.tolist()
         step_tokens = [pad_id] * B
+        ended = []  # (row, the cycle's sampled ids, hit the token budget) of rows whose cycle ends at this token
         chunks = {}  # row -> (ids, pixel inputs): an image-bearing env reply fed whole this step
         for i in range(B):
             if not active[i]:
@@ -232,21 +236,29 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
                 completions[i].append(sampled[i]); masks[i].append(1); logprobs[i].append(sampled_lp[i])
                 n_sampled = len(completions[i]) - cycle_start[i]
                 if is_stop[i] or n_sampled >= max_new_tokens:
-                    hit_budget = not is_stop[i]
-                    reply = on_stop(i, completions[i][cycle_start[i]:], hit_budget) if on_stop else None
-                    if isinstance(reply, tuple):
-                        reply, forced_pixels[i] = reply
-                    if reply is None or cycles[i] >= max_cycles or hit_budget:
-                        active[i] = False
-                        truncated[i] = hit_budget
-                    elif reply:
-                        forced[i] = list(reply)
-                        cycles[i] += 1
-                    else:  # an empty reply: the next cycle starts at once
-                        cycles[i] += 1
-                        cycle_start[i] = len(completions[i])
+                    ended.append((i, completions[i][cycle_start[i]:], not is_stop[i]))
             if stream is not None:
                 stream(i, step_tokens[i])
+        # the env's replies to every row whose cycle ended at this token, at once: each row's env is its own (exec:
+        # its own sandbox process), so threads run their code blocks in parallel; each reply depends on its row only
+        replies = [None] * len(ended)
+        if on_stop is not None and len(ended) > 1 and env_threads > 1:
+            with ThreadPoolExecutor(min(env_threads, len(ended))) as threads:
+                replies = list(threads.map(lambda e: on_stop(*e), ended))
+        elif on_stop is not None:
+            replies = [on_stop(*e) for e in ended]
+        for (i, _, hit_budget), reply in zip(ended, replies):
+            if isinstance(reply, tuple):
+                reply, forced_pixels[i] = reply
+            if reply is None or cycles[i] >= max_cycles or hit_budget:
+                active[i] = False
+                truncated[i] = hit_budget
+            elif reply:
+                forced[i] = list(reply)
+                cycles[i] += 1
+            else:  # an empty reply: the next cycle starts at once
+                cycles[i] += 1
+                cycle_start[i] = len(completions[i])
         if not any(active):
             break
         if engine is not None:

@@ -95,7 +95,7 @@ class Args:
     hf (the model's own forward, as TRL's generate uses it)"""
     cuda_graph: bool = True
     """ours, static engine: replay decode steps as CUDA graphs (--no-cuda-graph: eager)"""
-    logprob_chunk: int = 1024
+    logprob_chunk: int = 128
     """ours: positions per LM-head chunk in the log-prob passes (0 = all at once)"""
     quick: bool = False
     """smoke sizes: 2 prompts x 8, 32-token prompts, 16-token completions, 1 warm-up + 2 timed steps"""

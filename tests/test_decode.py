@@ -135,3 +135,32 @@ def test_run_episodes_same_with_either_engine():
         assert [t.completion_ids for t in a.turns] == [t.completion_ids for t in b.turns]
     with pytest.raises(ValueError, match="engine must be"):
         run_episodes(model, tok, task, examples[:1], engine="fast")
+
+
+def test_env_replies_of_rows_that_stop_together_run_concurrently():
+    """Rows whose cycles end at the same token get their env replies in parallel threads (exec: one sandbox
+    process each); the episodes are the same as one call after the other, and the wall time is not their sum."""
+    import threading
+    import time
+    model, tok = tiny(6)
+    prompts = prompts_of(tok, ["<BOS>q\n"] * 8)
+    seen = set()
+
+    def on_stop(row, cycle_ids, truncated):
+        seen.add(threading.get_ident())
+        time.sleep(0.1)  # a code block running in a sandbox
+        return tok.encode(f"<out>{row}:{len(cycle_ids)}</out>", add_special_tokens=False)
+
+    kw = dict(max_new_tokens=1, stop_ids=set(range(len(tok))), pad_id=tok.pad_token_id, temperature=0.0,
+              on_stop=on_stop, max_cycles=3)
+    t = time.time()
+    serial = generate(model, prompts, env_threads=1, **kw)
+    serial_s, threads_serial = time.time() - t, len(seen)
+    seen.clear()
+    t = time.time()
+    parallel = generate(model, prompts, **kw)
+    parallel_s = time.time() - t
+    assert parallel == serial
+    assert threads_serial == 1 and len(seen) > 1
+    # 8 rows x 3 cycles of 0.1 s: serially 2.4 s of waiting, in parallel 0.3 s; decoding costs both the same
+    assert serial_s > 2.4 and serial_s - parallel_s > 0.6 * 2.1
