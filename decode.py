@@ -46,12 +46,13 @@ def unsupported(model):
 
 
 @torch.no_grad()
-def _linear(module, dtype):
-    """(weight (out, in), bias or None) of the linear map `module` computes, in `dtype`."""
+def _linear(module, dtype, n_in=None):
+    """(weight (out, in), bias or None) of the linear map `module` computes, in `dtype`; n_in: its input width
+    (default: the module's in_features, or its base layer's)."""
     if type(module) is torch.nn.Linear:
         return module.weight.to(dtype), None if module.bias is None else module.bias.to(dtype)
     # a wrapper (LoRA, trainable tokens ...): read the map off the module itself, as the training forward runs it
-    n_in = module.in_features if hasattr(module, "in_features") else module.base_layer.in_features
+    n_in = n_in or (module.in_features if hasattr(module, "in_features") else module.base_layer.in_features)
     device = next(module.parameters()).device
     with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         bias = module(torch.zeros(1, n_in, device=device, dtype=dtype))[0]
@@ -104,7 +105,7 @@ class DecodeEngine:
                 emb(torch.arange(config.vocab_size, device=self.device)).to(self.dtype)
             head = base.get_output_embeddings()
             tied = type(head) is torch.nn.Linear and type(emb) is torch.nn.Embedding and head.weight is emb.weight
-            self.head = self.embed if tied else _linear(head, self.dtype)[0]
+            self.head = self.embed if tied else _linear(head, self.dtype, config.hidden_size)[0]
             self.layers = []
             for layer in decoder.layers:
                 attn, mlp = layer.self_attn, layer.mlp

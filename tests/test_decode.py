@@ -112,6 +112,23 @@ def test_lora_weights_are_merged_exactly():
     assert [r[0] for r in hf_base] != [r[0] for r in hf], "the adapter should change the greedy output"
 
 
+def test_trainable_token_rows_are_read_through_the_wrappers():
+    """sft.py's LoRA path for HF models adds task tokens and trains their embedding rows (PEFT
+    trainable_token_indices, which wraps the tied embedding and LM head): the engine must see the new rows."""
+    peft = pytest.importorskip("peft")
+    model, tok = tiny(7)
+    ids = tok.convert_tokens_to_ids(["<BOS>", "</command>"])
+    model = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.0,
+                                                       trainable_token_indices={"embed_tokens": ids}))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.3)  # adapters and the new rows away from their initial values
+    model.eval()
+    hf, fast = both(model, prompts_of(tok, ["<BOS>copy abc\n", "<BOS>zz </command>\n"]), tok, max_new_tokens=16)
+    assert_same(hf, fast)
+
+
 def test_unsupported_models_say_why():
     from transformers import GPT2Config, GPT2LMHeadModel
     model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
