@@ -24,13 +24,9 @@ import torch.nn.functional as F
 import vlm
 
 
-def _base(model):
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
 def unsupported(model):
     """None if the engine can run `model`, else the reason it cannot."""
-    base = _base(model)
+    base = vlm.base_model(model)
     config = base.config
     if vlm.is_vlm(base):
         return "a vision-language model"
@@ -87,7 +83,7 @@ class DecodeEngine:
         reason = unsupported(model)
         if reason:
             raise ValueError(f"the decode engine does not support {reason}; use the model's own forward")
-        base = _base(model)
+        base = vlm.base_model(model)
         config, decoder = base.config, base.get_decoder()
         param = next(model.parameters())
         self.device = param.device

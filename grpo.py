@@ -245,7 +245,7 @@ def token_logprobs(model, sequences, completion_len, pad_id, temperature, pixels
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     vision = vlm.is_vlm(model)
     if chunk > 0 and not vision:
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps layers in place
+        base = vlm.base_model(model)
         hidden = base.get_decoder()(input_ids=sequences, attention_mask=attention, position_ids=positions,
                                     use_cache=False).last_hidden_state[:, -completion_len - 1:-1]
         B, C, H = hidden.shape

@@ -389,7 +389,7 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=
     A VLM runs its vision tower on the pixel inputs and gets 3-D mRoPE positions (vlm.rope_positions).
     context=True (text models): returns (labelled sum, context sum), the second summed over every other real
     token (prompt and env replies; not pads), for --context-loss-weight."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps layers in place
+    base = vlm.base_model(model)
     if vlm.is_vlm(base):
         hidden = base.model(input_ids=input_ids, attention_mask=attention, use_cache=False, **(pixels or {}),
                             position_ids=vlm.rope_positions(base, input_ids, attention, pixels)).last_hidden_state

@@ -78,7 +78,8 @@ def is_vlm(model) -> bool:
     return getattr(model.config, "vision_config", None) is not None   # PeftModel forwards .config
 
 
-def _base(model):
+def base_model(model):
+    """The HF model under a PEFT wrapper (PEFT wraps layers in place, so calling it still runs the adapters)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
@@ -140,7 +141,7 @@ def cat_pixels(pixels, device=None):
 def rope_positions(model, input_ids, attention, pixels):
     """3-D mRoPE position ids (3, B, L) for a (padded) batch: `get_rope_index` of the model, with image tokens
     marked in mm_token_type_ids; pad positions get 0 (they are masked)."""
-    base = _base(model)
+    base = base_model(model)
     mm_types = (input_ids == base.config.image_token_id).int()
     grid = pixels["image_grid_thw"] if pixels else None
     positions, _ = base.model.get_rope_index(input_ids, mm_token_type_ids=mm_types, image_grid_thw=grid,
@@ -150,7 +151,7 @@ def rope_positions(model, input_ids, attention, pixels):
 
 def forbid_vision_tokens(logits, model):
     """Logits (..., V) with the image/video/vision-frame tokens pushed to -1e9 (finite, so 0 * log p stays 0)."""
-    config = _base(model).config
+    config = base_model(model).config
     ids = [config.image_token_id, config.video_token_id, config.vision_start_token_id, config.vision_end_token_id]
     logits = logits.clone()
     logits[..., [i for i in ids if i is not None]] = -1e9

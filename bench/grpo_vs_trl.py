@@ -190,7 +190,7 @@ def sync(device):
 # Ours: grpo.py's step (rollout -> rewards -> advantages -> micro-batched clipped loss -> one AdamW step)
 
 
-def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, device):
+def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, device, dtype):
     """One GRPO step as grpo.py's main loop does it (dapo, beta 0, mu 1).
     Returns (step s, generate s, tokens through forward + backward, grad norm)."""
     G, C = args.num_generations, args.completion_len
@@ -200,7 +200,7 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     prompts = [p for p in prompt_ids for _ in range(G)]  # grouped: prompt 0's G samples first
     generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + step * 1009)
     model.eval()
-    engine = DecodeEngine(model, dtype=args.dtype, cuda_graph=args.cuda_graph) if args.engine == "static" else None
+    engine = DecodeEngine(model, dtype=dtype, cuda_graph=args.cuda_graph) if args.engine == "static" else None
     outs = generate(model, prompts, max_new_tokens=C, stop_ids={-1}, pad_id=pad_id, temperature=1.0,
                     top_p=1.0, generator=generator, engine=engine)  # -1 is no token's id: exactly C sampled tokens
     del engine  # its weights snapshot and KV cache are not needed for training
@@ -217,7 +217,7 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     stats, trained = [], 0
     for i in range(0, len(samples), args.micro_batch):
         sequences, mask, _, adv = grpo.pack(samples[i:i + args.micro_batch], pad_id, device)
-        with torch.autocast(device.type, dtype=args.dtype, enabled=args.dtype != torch.float32):  # as grpo.py's `amp`
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):  # as grpo.py's `amp`
             logp, entropy = grpo.token_logprobs(model, sequences, mask.shape[1], pad_id, 1.0, chunk=args.logprob_chunk)
         token_loss, low, high = grpo.clipped_token_loss(logp, logp.detach(), adv, 0.2, 0.28)
         loss = grpo.aggregate_loss(token_loss, mask, "dapo", num_sequences=num_sequences, num_tokens=num_tokens)
@@ -248,25 +248,25 @@ def run_ours(name, lora, args, device, dtype):
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     times, norms = [], []
     for step in range(args.warmup + args.steps):
-        step_s, gen_s, trained, grad_norm = ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, device)
+        step_s, gen_s, trained, grad_norm = ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, device, dtype)
         norms.append(grad_norm)
         if step >= args.warmup:
             times.append((step_s, gen_s, trained))
     result = dict(times=times, grad_norms=norms, weight_bytes=weight_bytes(model), kv_bytes_per_token=kv_bytes(model))
     if args.engine == "static":
-        result.update(engine_check(model, prompt_ids, tokenizer, args))
+        result.update(engine_check(model, prompt_ids, tokenizer, args, dtype))
     del model, optimizer, params
     return result
 
 
-def engine_check(model, prompt_ids, tokenizer, args, new_tokens=32):
+def engine_check(model, prompt_ids, tokenizer, args, dtype, new_tokens=32):
     """The engine against the model's own forward on the trained model: greedy continuations of every prompt,
     the fraction of rows whose tokens are identical, and the largest |log-prob difference| over the tokens
     before a row's first disagreement (bf16 kernels differ, so near-ties may flip a greedy choice)."""
     model.eval()
     kw = dict(max_new_tokens=new_tokens, stop_ids={-1}, pad_id=tokenizer.pad_token_id, temperature=0.0)
     hf = generate(model, prompt_ids, **kw)
-    fast = generate(model, prompt_ids, engine=DecodeEngine(model, dtype=args.dtype, cuda_graph=args.cuda_graph), **kw)
+    fast = generate(model, prompt_ids, engine=DecodeEngine(model, dtype=dtype, cuda_graph=args.cuda_graph), **kw)
     same, worst = 0, 0.0
     for (ids_a, _, lp_a, _), (ids_b, _, lp_b, _) in zip(hf, fast):
         same += ids_a == ids_b
@@ -394,7 +394,6 @@ def main():
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if use_cuda else "cpu")
     dtype = torch.bfloat16 if use_cuda else torch.float32
-    args.dtype = dtype
     names = args.model.split(",")
     if set(names) - {"tiny", "qwen3-0.6b"}:
         raise SystemExit(f"unknown --model {args.model!r}: a comma list of tiny, qwen3-0.6b")
