@@ -66,7 +66,8 @@ def parse_args():
     for f in dataclasses.fields(Args):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "model":
-            parser.add_argument(flag, nargs="+", required=True, help="one or more checkpoint dirs to compare")
+            parser.add_argument(flag, nargs="+", action="extend", required=True,
+                                help="checkpoint dirs to compare: --model a b, or --model a --model b")
         elif f.type is bool or f.type == "bool":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
         else:
@@ -208,7 +209,9 @@ if __name__ == "__main__":
     print(f"\nreward components, mean over all {len(examples)} greedy episodes\n")
     print("".ljust(name_w) + "".join(f"{k[:14]:>16}" for k in keys))
     for name, c in components.items():
-        print(name.ljust(name_w) + "".join(f"{c[k]:>16.1%}" if k in c else f"{'-':>16}" for k in keys))
+        # rates as percentages; components in other units (distance_px, endpoint_px) as plain numbers
+        print(name.ljust(name_w) + "".join(f"{'-':>16}" if k not in c else f"{c[k]:>16.1f}" if k.endswith("_px")
+                                           else f"{c[k]:>16.1%}" for k in keys))
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"args": dataclasses.asdict(args), "rows": rows, "components": components, "seconds": timings}, f, indent=1)
     plot(rows, os.path.join(out_dir, "results.png"))
