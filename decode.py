@@ -10,7 +10,12 @@ by one from Python (LoRA adds ~1,000 more): at batch 64 the GPU mostly waits for
    grows if an env reply runs past it);
 3) prefills each distinct prompt once and copies its K/V to the rows that share it (the G samples of a group);
 4) on CUDA, captures the one-token decode step as a CUDA graph (tokens, positions and the write index live in
-   fixed buffers) and replays it: one launch per step instead of hundreds.
+   fixed buffers) and replays it: one launch per step instead of hundreds;
+5) attends over the filled cache columns only, rounded up to a multiple of `bucket` (one graph per bucket),
+   instead of the whole preallocated capacity: at batch 64 the K/V reads outweigh the weights;
+6) optionally (`compile=True`) runs each layer's decode step through torch.compile, which fuses the norms, the
+   rotary embedding, the masked softmax and the SwiGLU into a few kernels (a graph still launches each kernel:
+   ~45 per layer eager, the GPU idles between the small ones).
 Sampling stays in rollout.generate (same code, same generator), so the sampled tokens follow the same policy;
 the log-probs can differ from the HF forward's in the last bits (other kernels, merged weights in bf16).
 
@@ -75,11 +80,59 @@ def _rotate(x, cos, sin):
     return x * cos + torch.cat([-x[..., half:], x[..., :half]], -1) * sin
 
 
+def _attend(q, K, V, mask, n_kv, attention):
+    """Grouped-query attention. attention="sdpa": F.scaled_dot_product_attention with enable_gqa; "manual":
+    written out, each K/V head read once for the query heads it serves (HF's order: query head h uses K/V head
+    h // group). q (B, H, T, D); mask (B, 1, T, columns) bool. bench/decode_bench.py compares."""
+    if attention == "sdpa":
+        return F.scaled_dot_product_attention(q, K, V, attn_mask=mask, enable_gqa=True)
+    B, H, T, D = q.shape
+    group = H // n_kv
+    scores = (q.reshape(B, n_kv, group * T, D) @ K.transpose(-1, -2)).float() * D ** -0.5
+    scores = scores.masked_fill(~mask.repeat(1, 1, group, 1), float("-inf"))
+    return (scores.softmax(-1).to(V.dtype) @ V).view(B, H, T, D)
+
+
+def _layer_qkv(h, ln1, qkv_w, qkv_b, q_norm, k_norm, cos, sin, eps, n_heads, n_kv, head_dim):
+    """A layer's input norm, q/k/v projection, q/k norms and rotary: q (B, H, T, D), k, v (B, kv, T, D)."""
+    B, T, _ = h.shape
+    q_size, kv_size = n_heads * head_dim, n_kv * head_dim
+    qkv = F.linear(_rms(h, ln1, eps), qkv_w, qkv_b)
+    q = qkv[..., :q_size].view(B, T, n_heads, head_dim)
+    k = qkv[..., q_size:q_size + kv_size].view(B, T, n_kv, head_dim)
+    v = qkv[..., q_size + kv_size:].view(B, T, n_kv, head_dim)
+    if q_norm is not None:
+        q, k = _rms(q, q_norm, eps), _rms(k, k_norm, eps)
+    return _rotate(q, cos, sin).transpose(1, 2), _rotate(k, cos, sin).transpose(1, 2), v.transpose(1, 2)
+
+
+def _layer_out(h, q, K, V, mask, o_w, o_b, ln2, gate_up_w, gate_up_b, down_w, down_b, eps, n_kv, attention):
+    """Attention over the cache columns K, V (B, kv, columns, D), the output projection and the SwiGLU MLP, with
+    both residuals: the layer's output hidden states (B, T, hidden)."""
+    B, T, _ = h.shape
+    o = _attend(q, K, V, mask, n_kv, attention)
+    h = h + F.linear(o.transpose(1, 2).reshape(B, T, -1), o_w, o_b)
+    gate, up = F.linear(_rms(h, ln2, eps), gate_up_w, gate_up_b).chunk(2, -1)
+    return h + F.linear(F.silu(gate) * up, down_w, down_b)
+
+
+_COMPILED = {}
+
+
+def _compiled(fn):
+    """torch.compile(fn), made once per process (dynamo caches on the code: every engine reuses the kernels)."""
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=None)
+    return _COMPILED[fn]
+
+
 class DecodeEngine:
     """Static-KV decoder over a snapshot of `model`'s weights (take a new one after an optimizer step).
-    prefill(input_ids, attention, capacity) -> last-position logits (B, V); step(tokens (B,)) -> logits (B, V)."""
+    prefill(input_ids, attention, capacity) -> last-position logits (B, V); step(tokens (B,)) -> logits (B, V).
+    bucket: decode steps attend over the filled columns rounded up to a multiple of this (0 = the whole capacity);
+    compile: run the decode step's layers through torch.compile."""
 
-    def __init__(self, model, dtype=None, cuda_graph=True, attention="sdpa"):
+    def __init__(self, model, dtype=None, cuda_graph=True, attention="sdpa", bucket=64, compile=False):
         reason = unsupported(model)
         if reason:
             raise ValueError(f"the decode engine does not support {reason}; use the model's own forward")
@@ -91,7 +144,8 @@ class DecodeEngine:
         self.cuda_graph = cuda_graph and self.device.type == "cuda"
         if attention not in ("manual", "sdpa"):
             raise ValueError(f"attention must be manual or sdpa, got {attention!r}")
-        self.attention = attention
+        self.attention, self.bucket = attention, bucket
+        self.layer_qkv, self.layer_out = (_compiled(_layer_qkv), _compiled(_layer_out)) if compile else (_layer_qkv, _layer_out)
         self.eps = config.rms_norm_eps
         self.n_heads, self.n_kv = config.num_attention_heads, config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -116,7 +170,8 @@ class DecodeEngine:
             self.final_norm = decoder.norm.weight.to(self.dtype)
             rotary = decoder.rotary_emb
             self.inv_freq, self.rope_scale = rotary.inv_freq.float().to(self.device), float(rotary.attention_scaling)
-        self.graph = None
+        self.graphs = {}  # columns -> (CUDA graph, its logits buffer)
+        self.graph_pool = None
 
     # -- the decoder --------------------------------------------------------------------------------------
 
@@ -126,41 +181,20 @@ class DecodeEngine:
         emb = torch.cat([freqs, freqs], -1)[:, :, None]
         return (emb.cos() * self.rope_scale).to(self.dtype), (emb.sin() * self.rope_scale).to(self.dtype)
 
-    def _attend(self, q, K, V, mask):
-        """Grouped-query attention. attention="sdpa" (default): F.scaled_dot_product_attention with enable_gqa;
-        "manual": written out, each K/V head read once for the query heads it serves (HF's order: query head h
-        uses K/V head h // group). q (B, H, T, D); mask (B, 1, T, capacity) bool. bench/decode_bench.py compares."""
-        if self.attention == "sdpa":  # torch's kernel choice; 15% faster than written out on the H100 (decode_bench)
-            return F.scaled_dot_product_attention(q, K, V, attn_mask=mask, enable_gqa=True)
-        B, H, T, D = q.shape
-        group = H // self.n_kv
-        scores = (q.reshape(B, self.n_kv, group * T, D) @ K.transpose(-1, -2)).float() * D ** -0.5
-        scores = scores.masked_fill(~mask.repeat(1, 1, group, 1), float("-inf"))
-        return (scores.softmax(-1).to(V.dtype) @ V).view(B, H, T, D)
-
-    def _forward(self, ids, positions, slots, mask, caches):
-        """ids, positions (B, T); slots (T,) cache columns to write; mask (B, 1, T, capacity) bool; caches: per
-        layer (K, V) of (B, kv_heads, capacity, head_dim). Returns the last position's logits (B, V) in fp32."""
-        B, T = ids.shape
-        q_size, kv_size = self.n_heads * self.head_dim, self.n_kv * self.head_dim
+    def _forward(self, ids, positions, slots, mask, caches, columns=None, compiled=False):
+        """ids, positions (B, T); slots (T,) cache columns to write; mask (B, 1, T, columns) bool; caches: per
+        layer (K, V) of (B, kv_heads, capacity, head_dim), attended over their first `columns` (default: all).
+        compiled: the layers through torch.compile (decode steps). Returns the last position's logits (B, V) in fp32."""
+        layer_qkv, layer_out = (self.layer_qkv, self.layer_out) if compiled else (_layer_qkv, _layer_out)
         h = self.embed[ids]
         cos, sin = self._rope(positions)
         for w, (K, V) in zip(self.layers, caches):
-            x = _rms(h, w["ln1"], self.eps)
-            qkv = F.linear(x, *w["qkv"])
-            q = qkv[..., :q_size].view(B, T, self.n_heads, self.head_dim)
-            k = qkv[..., q_size:q_size + kv_size].view(B, T, self.n_kv, self.head_dim)
-            v = qkv[..., q_size + kv_size:].view(B, T, self.n_kv, self.head_dim)
-            if w["q_norm"] is not None:
-                q, k = _rms(q, w["q_norm"], self.eps), _rms(k, w["k_norm"], self.eps)
-            q, k = _rotate(q, cos, sin).transpose(1, 2), _rotate(k, cos, sin).transpose(1, 2)
+            q, k, v = layer_qkv(h, w["ln1"], *w["qkv"], w["q_norm"], w["k_norm"], cos, sin, self.eps, self.n_heads,
+                                self.n_kv, self.head_dim)
             K.index_copy_(2, slots, k)
-            V.index_copy_(2, slots, v.transpose(1, 2))
-            o = self._attend(q, K, V, mask)
-            h = h + F.linear(o.transpose(1, 2).reshape(B, T, q_size), *w["o"])
-            x = _rms(h, w["ln2"], self.eps)
-            gate, up = F.linear(x, *w["gate_up"]).chunk(2, -1)
-            h = h + F.linear(F.silu(gate) * up, *w["down"])
+            V.index_copy_(2, slots, v)
+            h = layer_out(h, q, K[:, :, :columns], V[:, :, :columns], mask, *w["o"], w["ln2"], *w["gate_up"],
+                          *w["down"], self.eps, self.n_kv, self.attention)
         return F.linear(_rms(h[:, -1], self.final_norm, self.eps), self.head).float()
 
     # -- prefill and decode ---------------------------------------------------------------------------------
@@ -195,21 +229,28 @@ class DecodeEngine:
         self.tokens = torch.zeros(B, dtype=torch.long, device=self.device)
         self.positions = positions[inverse][:, -1] + 1
         self.slot = torch.tensor([L], device=self.device)  # the cache column the next token is written to
-        self.length, self.graph = L, None
+        self.length, self.graphs = L, {}
         return logits[inverse]
 
-    def _decode(self):
+    def _columns(self):
+        """Cache columns the next step attends over: the filled ones rounded up to a bucket (static per graph)."""
+        capacity = self.valid.shape[1]
+        if not self.bucket:
+            return capacity
+        return min(capacity, -(-(self.length + 1) // self.bucket) * self.bucket)
+
+    def _decode(self, columns):
         self.valid.index_fill_(1, self.slot, True)
         return self._forward(self.tokens[:, None], self.positions[:, None], self.slot,
-                             self.valid[:, None, None, :], self.caches)
+                             self.valid[:, None, None, :columns], self.caches, columns, compiled=True)
 
     def _grow(self):
-        """Double the cache's columns (an env reply ran past them); the graph is captured again."""
+        """Double the cache's columns (an env reply ran past them); the graphs are captured again."""
         extra = self.valid.shape[1]
         pad = lambda t: torch.cat([t, t.new_zeros(*t.shape[:2], extra, *t.shape[3:])], 2)
         self.caches = [(pad(K), pad(V)) for K, V in self.caches]
         self.valid = torch.cat([self.valid, torch.zeros_like(self.valid)], 1)
-        self.graph = None
+        self.graphs = {}
 
     @torch.no_grad()
     @torch.autocast("cuda", enabled=False)
@@ -220,22 +261,25 @@ class DecodeEngine:
         if self.length >= self.valid.shape[1]:
             self._grow()
         self.tokens.copy_(tokens)
+        columns = self._columns()
         if not self.cuda_graph:
-            logits = self._decode()
+            logits = self._decode(columns)
         else:
-            if self.graph is None:
-                # warm up on a side stream (allocator, cuBLAS handles), then capture; the warm-up's writes to the
-                # cache column `slot` are overwritten by the replay below, and that column is due to be valid
+            if columns not in self.graphs:
+                # warm up on a side stream (allocator, cuBLAS handles, torch.compile), then capture; the warm-up's
+                # writes to the cache column `slot` are overwritten by the replay below, and that column is due to
+                # be valid. The graphs share one memory pool: they never run at the same time.
                 stream = torch.cuda.Stream()
                 stream.wait_stream(torch.cuda.current_stream())
                 with torch.cuda.stream(stream):
-                    self._decode()
+                    self._decode(columns)
                 torch.cuda.current_stream().wait_stream(stream)
-                self.graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(self.graph):
-                    self.graph_logits = self._decode()
-            self.graph.replay()
-            logits = self.graph_logits
+                self.graph_pool = self.graph_pool or torch.cuda.graph_pool_handle()
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, pool=self.graph_pool):
+                    self.graphs[columns] = (graph, self._decode(columns))
+            graph, logits = self.graphs[columns]
+            graph.replay()
         self.positions += 1
         self.slot += 1
         self.length += 1

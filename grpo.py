@@ -223,14 +223,16 @@ def aggregate_loss(token_loss, mask, loss_type, num_sequences=None, num_tokens=N
 
 
 def _chunk_logprobs(hidden, targets, head, temperature):
-    """(log-prob of each target, entropy) for hidden states (N, H) through the LM head, in fp32."""
+    """(log-prob of each target, entropy) for hidden states (N, H) through the LM head, in fp32. Written to hold
+    few (N, V) tensors at once (they dominate a chunk's memory): log p = logit - logsumexp, never a full log_softmax;
+    the entropy lse - sum(p * logit) as a matrix-vector product."""
     logits = head(hidden).float()
-    if temperature > 0:
+    if temperature > 0 and temperature != 1:
         logits = logits / temperature
-    logprobs = torch.log_softmax(logits, -1)
+    lse = torch.logsumexp(logits, -1)
     with torch.no_grad():
-        entropy = -(logprobs.exp() * logprobs).sum(-1)
-    return logprobs.gather(-1, targets[:, None])[:, 0], entropy
+        entropy = lse - (torch.softmax(logits, -1)[:, None, :] @ logits[:, :, None])[:, 0, 0]
+    return logits.gather(-1, targets[:, None])[:, 0] - lse, entropy
 
 
 def token_logprobs(model, sequences, completion_len, pad_id, temperature, pixels=None, chunk=0):

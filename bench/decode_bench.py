@@ -1,5 +1,6 @@
-"""Where a rollout's decode time goes: the HF forward vs decode.py's engine (eager, CUDA graph; two attention
-implementations), per decode step at a fixed batch, against the memory-bandwidth bounds.
+"""Where a rollout's decode time goes: the HF forward vs decode.py's engine (eager or CUDA graph; two attention
+implementations; attention over the whole static cache or the filled buckets; torch.compile'd layers or not), per
+decode step at a fixed batch, against the memory-bandwidth bounds.
 
 Per configuration it times, after warm-up: `forward ms` one decode step of the model alone (HF: forward with a
 DynamicCache; engine: DecodeEngine.step), `sample ms` rollout.sample_tokens on that step's logits (T = 1), and
@@ -10,6 +11,7 @@ the K/V cache at the run's mean context (prompt + half the new tokens).
 
     python bench/decode_bench.py                                   # GPU: Qwen3-0.6B shape, batch 64
     python bench/decode_bench.py --model tiny --device cpu --new-tokens 16 --batch 8     # CPU smoke
+    python bench/decode_bench.py --profile         # also: the top kernels of 5 eager engine steps (torch.profiler)
 """
 import argparse
 import os
@@ -46,6 +48,8 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=256, help="tokens generated per row in the loop timing")
     ap.add_argument("--steps", type=int, default=50, help="timed calls per forward/sample measurement")
     ap.add_argument("--device", default="auto", help="auto | cuda | cpu")
+    ap.add_argument("--profile", action="store_true", help="print the top kernels of 5 eager decode steps")
+    ap.add_argument("--no-compile", action="store_true", help="leave out the torch.compile configurations")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
@@ -69,8 +73,26 @@ def main():
     gen = torch.Generator(device=device).manual_seed(0)
     sample_s = timed(lambda: sample_tokens(logits, 1.0, 1.0, gen), args.steps, device)
     rows = []
-    configs = [("hf", None)] + [(f"engine {'graph' if g else 'eager'}, {a}", dict(cuda_graph=g, attention=a))
-                                for g in ([True, False] if device.type == "cuda" else [False]) for a in ("manual", "sdpa")]
+    graph = device.type == "cuda"
+    configs = [("hf", None),
+               ("engine eager, sdpa, whole cache", dict(cuda_graph=False, attention="sdpa", bucket=0)),
+               ("engine graph, sdpa, whole cache", dict(cuda_graph=graph, attention="sdpa", bucket=0)),
+               ("engine graph, manual, whole cache", dict(cuda_graph=graph, attention="manual", bucket=0)),
+               ("engine graph, sdpa, buckets of 64", dict(cuda_graph=graph, attention="sdpa", bucket=64)),
+               ("engine graph, manual, buckets of 64", dict(cuda_graph=graph, attention="manual", bucket=64))]
+    if not args.no_compile:
+        configs += [("engine graph, sdpa, buckets of 64, compiled", dict(cuda_graph=graph, attention="sdpa", compile=True)),
+                    ("engine graph, manual, buckets of 64, compiled", dict(cuda_graph=graph, attention="manual", compile=True))]
+    if args.profile and device.type == "cuda":
+        engine = DecodeEngine(model, dtype=dtype, cuda_graph=False)
+        engine.prefill(ids, attention, capacity=L + args.new_tokens)
+        step_tokens = ids[:, -1].clone()
+        engine.step(step_tokens)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            for _ in range(5):
+                engine.step(step_tokens)
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=70))
     for name, engine_kw in configs:
         with torch.no_grad():
             if engine_kw is None:

@@ -95,6 +95,8 @@ class Args:
     hf (the model's own forward, as TRL's generate uses it)"""
     cuda_graph: bool = True
     """ours, static engine: replay decode steps as CUDA graphs (--no-cuda-graph: eager)"""
+    compile_decode: bool = False
+    """ours, static engine: torch.compile the decode step's layers"""
     logprob_chunk: int = 128
     """ours: positions per LM-head chunk in the log-prob passes (0 = all at once)"""
     quick: bool = False
@@ -200,7 +202,7 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     prompts = [p for p in prompt_ids for _ in range(G)]  # grouped: prompt 0's G samples first
     generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + step * 1009)
     model.eval()
-    engine = DecodeEngine(model, dtype=dtype, cuda_graph=args.cuda_graph) if args.engine == "static" else None
+    engine = DecodeEngine(model, dtype=dtype, cuda_graph=args.cuda_graph, compile=args.compile_decode) if args.engine == "static" else None
     outs = generate(model, prompts, max_new_tokens=C, stop_ids={-1}, pad_id=pad_id, temperature=1.0,
                     top_p=1.0, generator=generator, engine=engine)  # -1 is no token's id: exactly C sampled tokens
     del engine  # its weights snapshot and KV cache are not needed for training

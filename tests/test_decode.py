@@ -67,6 +67,29 @@ def test_greedy_generation_is_identical_with_shared_prompts(attention):
     assert fast[0] == fast[1] == fast[2]  # the same prompt, greedy: the same completion
 
 
+@pytest.mark.parametrize("bucket", [0, 4])
+def test_bucketed_attention_changes_nothing(bucket):
+    """bucket=4: each step attends over the filled columns rounded up to 4 (the cache grows past several buckets);
+    bucket=0: over the whole capacity. Both reproduce the HF forward."""
+    model, tok = tiny(4)
+    texts = ["<BOS>copy abc\n", "<BOS>copy fedcba please\n", "<BOS>ok\n"]
+    kw = dict(max_new_tokens=20, stop_ids={tok.eos_token_id}, pad_id=tok.pad_token_id, temperature=0.0)
+    hf = generate(model, prompts_of(tok, texts), **kw)
+    fast = generate(model, prompts_of(tok, texts), engine=decode.DecodeEngine(model, bucket=bucket), **kw)
+    assert_same(hf, fast)
+
+
+def test_compiled_layers_change_nothing():
+    """compile=True runs the decode step's layers through torch.compile (here its CPU backend): same tokens and
+    log-probs as the HF forward."""
+    model, tok = tiny(5)
+    texts = ["<BOS>copy abc\n", "<BOS>ok\n"]
+    kw = dict(max_new_tokens=10, stop_ids={tok.eos_token_id}, pad_id=tok.pad_token_id, temperature=0.0)
+    hf = generate(model, prompts_of(tok, texts), **kw)
+    fast = generate(model, prompts_of(tok, texts), engine=decode.DecodeEngine(model, compile=True, attention="manual"), **kw)
+    assert_same(hf, fast)
+
+
 def test_sampling_follows_the_same_policy():
     """Same generator seed: the same sampled tokens (the logits agree far below the sampling noise)."""
     model, tok = tiny(2)
