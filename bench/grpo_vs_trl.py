@@ -192,6 +192,16 @@ def sync(device):
 # Ours: grpo.py's step (rollout -> rewards -> advantages -> micro-batched clipped loss -> one AdamW step)
 
 
+PHASE_PEAKS = {}  # ours: peak GiB allocated while generating / while training (the peak counters are reset per phase)
+
+
+def phase_peak(phase, device):
+    """Record the peak of the phase that just ended under `phase` and restart the counter."""
+    if device.type == "cuda":
+        PHASE_PEAKS[phase] = max(PHASE_PEAKS.get(phase, 0.0), torch.cuda.max_memory_allocated() / 2**30)
+        torch.cuda.reset_peak_memory_stats()
+
+
 def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, device, dtype):
     """One GRPO step as grpo.py's main loop does it (dapo, beta 0, mu 1).
     Returns (step s, generate s, tokens through forward + backward, grad norm)."""
@@ -199,6 +209,7 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     pad_id = tokenizer.pad_token_id
     sync(device)
     t0 = time.perf_counter()
+    phase_peak("before", device)
     prompts = [p for p in prompt_ids for _ in range(G)]  # grouped: prompt 0's G samples first
     generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + step * 1009)
     model.eval()
@@ -208,6 +219,7 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     del engine  # its weights snapshot and KV cache are not needed for training
     model.train()
     sync(device)
+    phase_peak("generate", device)
     t_gen = time.perf_counter() - t0
     turns = [Turn(p, ids, mask, lps, trunc) for p, (ids, mask, lps, trunc) in zip(prompts, outs)]
     rewards = torch.tensor([reward_of(t.completion_ids, args.constant_reward) for t in turns])
@@ -231,6 +243,7 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     sync(device)
+    phase_peak("train", device)
     return time.perf_counter() - t0, t_gen, trained, grad_norm
 
 
@@ -354,6 +367,7 @@ def run_trl(name, lora, args, device, dtype):
 def measure(side, name, lora, args, device, dtype, bandwidth):
     """Run one side in a clean memory state; returns its metrics (or the error it raised)."""
     gc.collect()
+    PHASE_PEAKS.clear()
     start_gib = float("nan")
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -373,7 +387,9 @@ def measure(side, name, lora, args, device, dtype, bandwidth):
     m = {"step_s": step_s, "gen_s": gen_s, "samples_s": n / step_s, "decode_tok_s": decode,
          "limit_tok_s": limit, "bw_pct": 100 * decode / limit,
          "train_tok_s": trained / (step_s - gen_s),
-         "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan"),
+         "peak_gib": max([torch.cuda.max_memory_allocated() / 2**30, *PHASE_PEAKS.values()]) if device.type == "cuda"
+         else float("nan"),
+         **{f"peak_{k}_gib": v for k, v in PHASE_PEAKS.items()},
          "start_gib": start_gib,
          **{k: r[k] for k in ("engine_greedy_same", "engine_max_dlogp") if k in r},
          "limit_kv_tok_s": n * bandwidth / (r["weight_bytes"] + n * r["kv_bytes_per_token"] *
