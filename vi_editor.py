@@ -16,17 +16,18 @@ Supported: counts everywhere; motions h j k l w b e W B E ge gE 0 ^ $ g_ g0 g$ g
 ; , % { } ( ) H M L / ? (offsets e s b and lines) n N * # + - _ <Enter> <BS> <Space> ' `;
 operators d c y > < g~ gu gU g? with any motion or text object (iw aw iW aW i" a" i' a' i` a`
 i( a( ib ab i[ a[ i{ a{ iB aB i< a< ip ap); dd cc yy >> << g~~ guu gUU g??; x X s S r C D Y p P
-gp gP J gJ ~ u <C-r> . i a I A o O gI q{reg} (records into the register; @ is not supported);
+gp gP J gJ ~ u <C-r> . i a I A o O gI R q{reg} (records into the register; @ is not supported);
 Visual v V with motions, text objects, o, d x X D c s C S R y Y > < ~ u U J gJ r p P :, and gv;
 registers "a-"z, "A-"Z (append), the unnamed register, "0, "1-"9 with Vim's shifting, "-, "_;
 marks m{a-z} '{a-z} `{a-z} '' ``; Ex lines :{range} (N . $ % 'x '< '> /pat/ ?pat? +N -N , ;),
 :s (flags g i I e n &, count), :&, :d [x] [N], :y, :m, :t/:co, :j, :> :<, :u, :red, :noh; Insert
-mode text, <Enter>, <Tab> (expandtab), <BS> (backspace=indent,eol,start), <Esc>, <C-r>{reg};
+mode text, <Enter>, <Tab> (expandtab), <BS> (backspace=indent,eol,start), <Esc>, <C-r>{reg}, and the
+same keys in Replace mode (R: typed text overwrites, <Enter> splits, <BS> puts back what was replaced);
 Vim magic regexes: literal text . * ^ $ ~ [...] (ranges, ^, [:classes:]) \< \> \+ \= \? \{n,m}
 \{-n,m} \( \) \%( \| \1 \s \d \w \a \l \u \x ... \c \C, and & \0-\9 ~ \u \U \l \L \e \E \r in
 :s replacements. The window is assumed to show the whole buffer (H, M, L; z commands are no-ops).
 
-Not supported (the command is dropped like a failing one): Replace mode (R, gR), blockwise Visual
+Not supported (the command is dropped like a failing one): Virtual Replace mode (gR), blockwise Visual
 (<C-v>), Select mode, sentence/paragraph text objects is/as, [ and ] motions, forced motions
 (dv, dV), macros (@), marks A-Z and 0-9, the ! = gq gw zf operators, <C-a>/<C-x>, U (line undo),
 Visual I/A, search offsets with ; and \zs \ze \v \V \n in patterns, :s confirm (c), Ex commands
@@ -377,6 +378,14 @@ def _indent_width(line):
     return w
 
 
+def _tab_spaces(line, col):
+    """How many spaces <Tab> types at col (expandtab, softtabstop=0): up to the next tabstop."""
+    vcol = 0
+    for ch in line[:col]:
+        vcol += TABSTOP - vcol % TABSTOP if ch == "\t" else 1
+    return TABSTOP - vcol % TABSTOP
+
+
 def _swapcase(ch):
     s = ch.lower() if ch.isupper() else ch.upper()
     return s if len(s) == 1 else ch
@@ -455,6 +464,10 @@ class Editor:
         self._visual_start = (0, 0)
         self._last_visual = None    # (mode, start, end, curswant) for gv and '< '>
         self._insert = None         # insert session state
+        # Vim's replace stack: "" (NUL) heads the entry of each character typed in Replace mode, then
+        # the character it overwrote. In a UTF-8 Vim, Normal-mode r pushes entries too, and only the end
+        # of an Insert/Replace session empties it: a <BS> left of where R started puts back what r replaced.
+        self._rstack: list[str] = []
         self._recording = None      # (register, start index in _typed) while "q" records
         self._aborted = False
         self._ml_empty = False      # all lines were deleted (Vim's ML_EMPTY)
@@ -470,7 +483,7 @@ class Editor:
     @property
     def mode(self) -> str:
         if self._insert is not None:
-            return "Insert"
+            return "Replace" if self._insert["cmd"] == "R" else "Insert"
         if self._cmdline:
             return "Command-line"
         if self._op_pending and self._mode == "n":
@@ -622,7 +635,7 @@ class Editor:
                 return
             self._move(self._motion("g", nxt, count, None, first=k2))
             return
-        if k in "iaIAoO":
+        if k in "iaIAoOR":
             self._begin_insert(k, c1, reg, count)
             return
         if k in ("p", "P"):
@@ -2275,10 +2288,12 @@ class Editor:
             self.row += 1
             self.col = 0
             self.curswant = 0
+            self._rstack = []  # Vim inserts the line break in an Insert session, whose end flushes the stack
             return
         ch = {"<Tab>": "\t"}.get(ch, ch)
         if len(ch) != 1:
             raise _Abort("bad replacement char")
+        self._rstack += [x for old in line[self.col:self.col + count] for x in ("", old)]  # as Vim's ins_char
         self.lines[self.row] = line[:self.col] + ch * count + line[self.col + count:]
         self.col += count - 1
         self.curswant = self.col
@@ -2403,7 +2418,7 @@ class Editor:
 
     def _begin_insert(self, k, count, reg, raw_count):
         line = self.lines[self.row]
-        if k == "i":
+        if k in ("i", "R"):
             col = self.col
         elif k == "a":
             col = self.col + 1 if line else 0
@@ -2420,7 +2435,7 @@ class Editor:
             self.row = row
             col = 0
         self.row, self.col = self.row, col
-        self._insert = {"cmd": k, "count": count, "keys": [],
+        self._insert = {"cmd": k, "count": count, "keys": [], "top": self.row,  # top: Vim's Insstart.lnum
                         "dot": (reg, raw_count, ["g", "I"] if k == "gI" else [k], None)}
 
     def _enter_insert_at(self, r, c):
@@ -2441,33 +2456,38 @@ class Editor:
         self._insert["keys"].extend(keys[i:j])
         self._save_undo(self.row, 1)
         line = self.lines[self.row]
-        self.lines[self.row] = line[:self.col] + "".join(keys[i:j]) + line[self.col:]
+        end = self.col
+        if self._insert["cmd"] == "R":  # overwrite, appending past the end of the line
+            end = min(self.col + j - i, len(line))
+            self._rstack += [x for ch in line[self.col:end] for x in ("", ch)] + [""] * (self.col + j - i - end)
+        self.lines[self.row] = line[:self.col] + "".join(keys[i:j]) + line[end:]
         self.col += j - i
         return j
 
     def _insert_key(self, k, record=True):
         ins = self._insert
+        if ins.get("creg"):  # the key after <C-r> names the register, even <Esc>
+            ins["creg"] = False
+            # its text goes in as if typed, and is what "." and a count repeat (not the register)
+            for ch in self._reg_text(k):
+                self._insert_key("<Enter>" if ch == "\n" else ch, record)
+            return
         if k == "<Esc>":
             if record:
                 self._finish_insert()
             return
-        if ins.get("creg"):
-            ins["creg"] = False
-            if record:
-                ins["keys"].append(k)
-            for ch in self._reg_text(k):
-                self._insert_key("<Enter>" if ch == "\n" else ch, record=False)
+        if k == "<C-r>":
+            ins["creg"] = True
             return
         if k == "<BS>" and self.col == 0 and self.row == 0:
             return  # nothing to delete: Vim beeps and leaves it out of the repeat text
         if record:
             ins["keys"].append(k)
-        if k == "<C-r>":
-            ins["creg"] = True
-            return
         self._save_undo(self.row, 1)
         line = self.lines[self.row]
-        if k == "<Enter>":
+        if ins["cmd"] == "R":
+            self._replace_key(k, line)
+        elif k == "<Enter>":
             self._set_lines(self.row, self.row + 1, [line[:self.col], line[self.col:]])
             self.row += 1
             self.col = 0
@@ -2481,22 +2501,67 @@ class Editor:
                 self.row -= 1
                 self.col = len(prev)
         elif k == "<Tab>":
-            vcol = 0
-            for ch in line[:self.col]:
-                vcol += TABSTOP - vcol % TABSTOP if ch == "\t" else 1
-            n = TABSTOP - vcol % TABSTOP
+            n = _tab_spaces(line, self.col)
             self.lines[self.row] = line[:self.col] + " " * n + line[self.col:]
             self.col += n
         else:
             self.lines[self.row] = line[:self.col] + k + line[self.col:]
             self.col += 1
 
+    def _replace_key(self, k, line):
+        """One Replace-mode key: Vim's ins_char, ins_eol, ins_tab and ins_bs in MODE_REPLACE."""
+        stack = self._rstack
+        if k == "<Enter>":  # splits the line and replaces nothing; ins_eol and open_line push a NUL each
+            self._set_lines(self.row, self.row + 1, [line[:self.col], line[self.col:]])
+            self.row += 1
+            self.col = 0
+            stack += ["", ""]
+        elif k == "<BS>":
+            cc = stack.pop() if stack else None  # None: the stack is empty
+            if self.col == 0:
+                top = self._insert["top"]
+                if self.row == top:
+                    self._insert["top"] -= 1
+                if self.row <= top:  # in the line R started in only move, past the end of the line above
+                    self.row -= 1
+                    self.col = len(self.lines[self.row])
+                    return
+                # at a line break typed in this session: join back (cc was the NUL open_line pushed,
+                # with no blanks to put back before it, as there is no autoindent)
+                prev = self.lines[self.row - 1]
+                self.row -= 1
+                self.col = len(prev)
+                self._set_lines(self.row, self.row + 2, [prev + line])
+            else:
+                self.col -= 1
+                if cc == "":  # typed past the end or inserted: delete it
+                    self.lines[self.row] = line[:self.col] + line[self.col + 1:]
+                    return
+                if cc is None:  # nothing to put back: only move
+                    return
+                self.lines[self.row] = line[:self.col] + cc + line[self.col + 1:]
+            # replace_pop_ins: put back characters up to the entry's NUL
+            while stack and stack[-1]:
+                line = self.lines[self.row]
+                self.lines[self.row] = line[:self.col] + stack.pop() + line[self.col:]
+            if stack:
+                stack.pop()
+        else:
+            # <Tab> (expandtab): the first space overwrites, the others are inserted
+            text = " " * _tab_spaces(line, self.col) if k == "<Tab>" else k
+            stack += ["", line[self.col]] if self.col < len(line) else [""]
+            stack += [""] * (len(text) - 1)
+            self.lines[self.row] = line[:self.col] + text + line[self.col + 1:]
+            self.col += len(text)
+
     def _finish_insert(self):
         ins = self._insert
         if ins["cmd"] not in ("o", "O") and all(len(k) == 1 for k in ins["keys"]):
-            # plain characters: insert all repetitions at once (key by key is quadratic in the count)
+            # plain characters: insert (R: overwrite) all repetitions at once (key by key is quadratic
+            # in the count)
             line, text = self.lines[self.row], "".join(ins["keys"]) * (ins["count"] - 1)
-            self.lines[self.row] = line[:self.col] + text + line[self.col:]
+            end = self.col + len(text) if ins["cmd"] == "R" else self.col
+            self.lines[self.row] = line[:self.col] + text + line[end:]
             self.col += len(text)
             ins = dict(ins, count=1)
         for _ in range(ins["count"] - 1):
@@ -2505,6 +2570,7 @@ class Editor:
             for k in ins["keys"]:
                 self._insert_key(k, record=False)
         self._insert = None
+        self._rstack = []  # Vim's stop_insert: replace_flush
         reg, count, keys, visual = ins["dot"]
         self._dot = (reg, count, keys + ins["keys"] + ["<Esc>"], visual)
         if self.col > 0:

@@ -15,7 +15,9 @@ and returns the buffer, cursor and mode each one leaves. How it stays faithful t
    as they do in a fresh Vim; and the last change (`.`) becomes "d`q" (made on a scratch line
    before each case, then mark q is deleted), whose repeat fails on the unset mark and changes
    nothing, like `.` in a fresh Vim. (Not a failing search or f/t: their repeat would overwrite
-   the case's own last search or f/t target.)
+   the case's own last search or f/t target.) An empty Insert session empties the replace stack,
+   which a UTF-8 Vim's `r` fills and only the end of an Insert/Replace session empties (a later
+   `R<BS>` would put back a character a previous case's `r` replaced).
 4) Nothing can stall the chain: no hit-enter prompt ('columns' wide, 'report' high, 'shortmess',
    'nomore'), no 1-second wait after an error message ('noshowmode'), TERM=dumb and an <Ignore>
    after each <Esc>, so Esc and the next keys never form a terminal key code (`<Esc>OA` stays
@@ -31,6 +33,7 @@ The key notation is ViLM's: literal characters plus <Esc> <Enter> <Tab> <BS> <C-
 Commands:
     python tools/vim_oracle.py record --n 3000 --seed 1 --out tests/data/vim_golden.jsonl
     python tools/vim_oracle.py diff --n 5000 --seed 2 --show 10     # live: Vim vs vi_editor
+    python tools/vim_oracle.py diff --n 3000 --seed 21 --replace     # ... with R (Replace mode) commands too
     python tools/vim_oracle.py diff --replay tests/data/vim_golden.jsonl
     python tools/vim_oracle.py selfcheck --n 1000                   # the harness against itself
 """
@@ -121,7 +124,9 @@ function! OracleRecord() abort
   let s:i += 1
   " q ends a recording that stray keys started ("c/pat<Enter>quick" records into register u).
   let stop = reg_recording() == '' ? '' : 'q'
-  call feedkeys("\<C-\>\<C-N>" . stop . "\<Cmd>call OracleNeutral()\<CR>d`q\<Cmd>call OracleSetup()\<CR>", 't')
+  " i<C-\><C-N>: an empty Insert session, to empty the replace stack (module docstring, point 3)
+  call feedkeys("\<C-\>\<C-N>" . stop . "\<Cmd>call OracleNeutral()\<CR>i\<C-\>\<C-N>d`q"
+        \ . "\<Cmd>call OracleSetup()\<CR>", 't')
 endfunction
 
 call feedkeys("\<Cmd>call OracleNeutral()\<CR>d`q\<Cmd>call OracleSetup()\<CR>", 't')
@@ -339,8 +344,9 @@ class Gen:
     """State for one case's command generation: the initial buffer (for chars/words to target),
     and the marks and registers set so far (so `'a` and `"ap` usually refer to something)."""
 
-    def __init__(self, rng: random.Random, lines: list[str]):
+    def __init__(self, rng: random.Random, lines: list[str], replace: bool = False):
         self.rng, self.lines = rng, lines
+        self.replace = replace  # half the insert commands become R (off: the stream of cases is unchanged)
         self.text = "\n".join(lines)
         self.marks, self.registers = [], []
         self.counted = False  # did the current command get a count?
@@ -499,7 +505,7 @@ class Gen:
                 kinds += ik
             return keys, kinds
         if r < 0.77:  # insert commands
-            cmd = rng.choice("iiaaIAoO")
+            cmd = "R" if self.replace and rng.random() < 0.5 else rng.choice("iiaaIAoO")
             text, ik = self.typed_text()
             end = "" if last and rng.random() < 0.3 else "<Esc>"
             return self.count(0.1, 3) + cmd + text + end, ["insert:" + cmd] + ik + ([] if end else ["ends-insert"])
@@ -588,13 +594,13 @@ def escape_lt(cmds: list[str]) -> list[str]:
     return out
 
 
-def random_case(rng: random.Random) -> dict:
+def random_case(rng: random.Random, replace: bool = False) -> dict:
     """{"lines", "cursor", "keys", "cmds" (keys of each command), "cmd_kinds" (kinds of each command),
     "kinds" (all kinds used, sorted)}."""
     lines = rand_buffer(rng)
     row = rng.randrange(len(lines))
     cursor = [row, rng.randrange(max(len(lines[row]), 1))]
-    gen = Gen(rng, lines)
+    gen = Gen(rng, lines, replace)
     n_cmds = rng.choice([1, 1, 2, 2, 3, 4, 5, 6, 8, 10, 12])
     cmds, cmd_kinds = [], []
     for i in range(n_cmds):
@@ -607,9 +613,9 @@ def random_case(rng: random.Random) -> dict:
             "kinds": sorted(set().union(*cmd_kinds))}
 
 
-def random_cases(n: int, seed: int) -> list[dict]:
+def random_cases(n: int, seed: int, replace: bool = False) -> list[dict]:
     rng = random.Random(seed)
-    return [{"id": f"s{seed}-{i}", **random_case(rng)} for i in range(n)]
+    return [{"id": f"s{seed}-{i}", **random_case(rng, replace)} for i in range(n)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -712,6 +718,7 @@ def main() -> None:
     dif.add_argument("--seed", type=int, default=2, help="generator seed (live)")
     dif.add_argument("--replay", help="compare against this recorded corpus instead of running Vim")
     dif.add_argument("--show", type=int, default=10, help="print the first K disagreements")
+    dif.add_argument("--replace", action="store_true", help="also generate R (Replace mode): half the insert commands")
     chk = sub.add_parser("selfcheck", help="harness check: one Vim for all cases vs a fresh Vim per case")
     chk.add_argument("--n", type=int, default=200, help="number of random cases")
     chk.add_argument("--seed", type=int, default=3, help="generator seed")
@@ -736,7 +743,7 @@ def main() -> None:
             cases = load_corpus(args.replay)
             expects = [c["expect"] for c in cases]
         else:
-            cases = random_cases(args.n, args.seed)
+            cases = random_cases(args.n, args.seed, args.replace)
             t0 = time.time()
             expects = run_vim(cases)
             print(f"Vim ran {len(cases)} cases in {time.time() - t0:.1f}s")
