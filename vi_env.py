@@ -594,8 +594,8 @@ def run_keys(runs_of_row):
     keys, cursor = "", None
     for _, col, n, ch in runs_of_row:
         keys += "l" if cursor == col - 1 else f"{col + 1}|"
-        if len(ch) > 1:  # text: substitute n chars
-            keys += f"{n}s{ch}<Esc>"
+        if len(ch) > 1:  # text: typed over in Replace mode (`{n}s` would make the model count the text's length)
+            keys += f"R{ch}<Esc>"
         else:
             keys += f"{n}r{ch}" if n > 1 else f"r{ch}"
         cursor = col + n - 1  # both leave the cursor on the run's last char
