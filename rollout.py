@@ -165,7 +165,9 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
     Rows whose cycles end at the same token get their on_stop calls concurrently, in up to `env_threads` threads
     (1 = one after the other; each call must touch only its own row's state).
     engine: a decode.DecodeEngine over the model's weights runs the forward passes instead of the model
-    (static KV cache, CUDA graphs); text models only.
+    (static KV cache, CUDA graphs); text models only. With it, each decode step is launched before the host
+    walks the rows of the previous one (its tokens are known on the device: the sampled ones, or env reply
+    tokens already queued on the host), so on a GPU the next step computes while Python does the bookkeeping.
     Returns per row: (completion_ids, mask, logprobs, truncated).
     """
     device = next(model.parameters()).device
@@ -197,6 +199,12 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
         if pixels is not None:
             raise ValueError("the decode engine runs text models only")
         logits = engine.prefill(input_ids, attention, capacity=L + max_new_tokens * max_cycles)
+        # host <-> device through pinned buffers, so copies do not wait for the step running on the GPU; the
+        # forced-token buffers alternate: one may still be on its way to the device while the other is filled
+        cuda = device.type == "cuda"
+        host_tokens, host_lp, host_stop = (torch.empty(B, dtype=d, pin_memory=cuda) for d in (torch.long, torch.float, torch.bool))
+        host_forced = [torch.empty(B, dtype=torch.long, pin_memory=cuda) for _ in range(2)]
+        n_steps = 0
     else:
         out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
                     logits_to_keep=1, **vision)
@@ -208,8 +216,26 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
         if pixels is not None:
             logits = vlm.forbid_vision_tokens(logits, model)
         sampled, sampled_lp = sample_tokens(logits, temperature, top_p, generator)
-        is_stop = torch.isin(sampled, stop_ids).tolist()
-        sampled, sampled_lp = sampled.tolist(), sampled_lp.tolist()
+        if engine is None:
+            is_stop = torch.isin(sampled, stop_ids).tolist()
+            sampled, sampled_lp = sampled.tolist(), sampled_lp.tolist()
+        else:
+            for host, value in ((host_tokens, sampled), (host_lp, sampled_lp), (host_stop, torch.isin(sampled, stop_ids))):
+                host.copy_(value, non_blocking=cuda)
+            copied = torch.cuda.Event() if cuda else None
+            if cuda:
+                copied.record()
+            next_logits = None
+            if engine.length < engine.valid.shape[1]:  # launch the next step now (never one that grows the cache:
+                # it may be past the last)
+                queued = host_forced[n_steps % 2]
+                queued.copy_(torch.tensor([forced[i][0] if active[i] and forced[i] else -1 for i in range(B)]))
+                queued = queued.to(device, non_blocking=cuda)
+                next_logits = engine.step(torch.where(queued >= 0, queued, sampled))
+            n_steps += 1
+            if cuda:
+                copied.synchronize()
+            is_stop, sampled, sampled_lp = host_stop.tolist(), host_tokens.tolist(), host_lp.tolist()
         step_tokens = [pad_id] * B
         ended = []  # (row, the cycle's sampled ids, hit the token budget) of rows whose cycle ends at this token
         chunks = {}  # row -> (ids, pixel inputs): an image-bearing env reply fed whole this step
@@ -261,8 +287,8 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
                 cycle_start[i] = len(completions[i])
         if not any(active):
             break
-        if engine is not None:
-            logits = engine.step(torch.tensor(step_tokens, device=device))
+        if engine is not None:  # inactive rows may have been fed their sampled token instead of a pad: never read
+            logits = next_logits if next_logits is not None else engine.step(torch.tensor(step_tokens, device=device))
             continue
         if chunks:
             out, attention, next_pos = _feed_chunks(model, chunks, step_tokens, attention, next_pos, cache, pad_id)
