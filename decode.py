@@ -229,7 +229,7 @@ class DecodeEngine:
         self.tokens = torch.zeros(B, dtype=torch.long, device=self.device)
         self.positions = positions[inverse][:, -1] + 1
         self.slot = torch.tensor([L], device=self.device)  # the cache column the next token is written to
-        self.length, self.graphs = L, {}
+        self.length, self.graphs, self.graph_pool = L, {}, None  # a pool dies with its graphs: never reuse its handle
         return logits[inverse]
 
     def _columns(self):
@@ -250,7 +250,7 @@ class DecodeEngine:
         pad = lambda t: torch.cat([t, t.new_zeros(*t.shape[:2], extra, *t.shape[3:])], 2)
         self.caches = [(pad(K), pad(V)) for K, V in self.caches]
         self.valid = torch.cat([self.valid, torch.zeros_like(self.valid)], 1)
-        self.graphs = {}
+        self.graphs, self.graph_pool = {}, None
 
     @torch.no_grad()
     @torch.autocast("cuda", enabled=False)
