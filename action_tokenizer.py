@@ -820,6 +820,16 @@ class CoordsTask:
         """The images of the demo in the order of its `<image>` placeholders (none for the text variant)."""
         return self.reset(example).images()
 
+    box_classes = ["background", "button", "field", "icon"]
+
+    def image_boxes(self, example):
+        """Per image of `reset(example).images()` (the screenshot; none for `coords`): each element's box made
+        exclusive (x2, y2 = x1 + 1, y1 + 1), class = its role's index in box_classes. For sft.py's vision warm-up."""
+        if not self.image:
+            return []
+        return [[(x0, y0, x1 + 1, y1 + 1, self.box_classes.index(e["role"]))
+                 for e in example["elements"] for x0, y0, x1, y1 in [e["box"]]]]
+
     def demo(self, example):
         x0, y0, x1, y1 = example["target"]
         answer = f"<point>{(x0 + x1) // 2}, {(y0 + y1) // 2}</point>"

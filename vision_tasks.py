@@ -37,6 +37,9 @@ Images: `Episode.images()` returns HxWx3 uint8 numpy arrays in the order of the 
 the observation followed by those in the env replies so far. Examples are JSON: `reset` re-renders their
 images deterministically from what the example stores (glyph rows / font seeds, cipher pairs, scene spec).
 `task.demo_images(example)` gives the images of `task.demo(example)`, in placeholder order.
+`task.image_boxes(example)` gives, per image of `reset(example).images()`, the boxes the renderer drew with a class
+id into `task.box_classes` (digits: the digit; cryptogram: each letter glyph; pixel: "<colour> <shape>" objects and
+"text" labels): sft.py's vision warm-up turns them into per-image-token labels (vlm.patch_labels).
 
 Digit sources (`digit_source()`, reported in `info()`), first that exists:
   1. MNIST IDX files in `mnist_dir=` / $ACT_MNIST_DIR (`*-images-idx3-ubyte[.gz]` + labels);
@@ -51,6 +54,7 @@ split, and tiny-text labels are split by md5 too.
 
 Smoke: `python vision_tasks.py [DIR]` saves the first image of 4 train examples per task (default /tmp/vision_tasks).
 """
+import functools
 import glob
 import gzip
 import hashlib
@@ -97,6 +101,12 @@ def levenshtein(a, b):
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
+
+
+@functools.lru_cache(maxsize=None)
+def _font(name, size):
+    """A DejaVu font at `size` px, loaded once (loading costs more than drawing a digit)."""
+    return ImageFont.truetype(_font_path(name), size)
 
 
 def _font_path(name):
@@ -179,7 +189,7 @@ def digit_source(mnist_dir=None):
 def _font_digit(digit, font_name, rng):
     """A 28x28 'handwritten' digit drawn from a font: random size, stroke, rotation, shear, blur-free noise."""
     canvas = Image.new("L", (56, 56), 0)
-    font = ImageFont.truetype(_font_path(font_name), int(rng.integers(30, 40)))
+    font = _font(font_name, int(rng.integers(30, 40)))
     ImageDraw.Draw(canvas).text((28, 28), str(digit), fill=255, font=font, anchor="mm",
                                 stroke_width=int(rng.integers(0, 3)), stroke_fill=255)
     angle, shear = rng.uniform(-18, 18), rng.uniform(-0.3, 0.3)
@@ -340,12 +350,23 @@ class DigitsTask:
     def reset(self, example):
         return DigitsEpisode(self, example, [self.render(example)])
 
+    box_classes = ["background"] + [str(d) for d in range(10)]
+
+    def image_boxes(self, example):
+        """Per image of `reset(example).images()` (the canvas): each digit's box (x1, y1, x2, y2 exclusive), class
+        digit + 1 (an index into box_classes), for sft.py's vision warm-up."""
+        return [[(x, y, x + s, y + s, d + 1)
+                 for d, s, (y, x) in zip(example["digits"], example["sizes"], example["corners"])]]
+
     def demo_images(self, example):
         """The images of the demo in the order of its `<image>` placeholders."""
         return self.reset(example).images()
 
     def demo(self, example):
-        shown = ", ".join(str(d) for d in example["digits"])
+        # left to right (by box centre): a model can only learn an order it can see in the image
+        order = sorted(range(len(example["digits"])),
+                       key=lambda i: example["corners"][i][1] + example["sizes"][i] / 2)
+        shown = ", ".join(str(example["digits"][i]) for i in order)
         how = f"their sum is {example['answer']}" if example["question"] == "sum" else \
             f"sorted: {example['answer']}"
         return [[(example["prompt"], False),
@@ -470,20 +491,45 @@ class CryptogramTask:
                         "coded": coded, "pairs": pairs, "prompt": prompt})
         return out
 
-    def render(self, example):
-        """The decoder: 26 'X->y' cells on a white square, a 5x5 grid plus one cell centred below."""
+    def _layout(self, example):
+        """(font, [(text, centre x, centre y)]): the decoder's 26 'X->y' cells, a 5x5 grid plus one centred below."""
         s = self.size
-        img = Image.new("RGB", (s, s), (255, 255, 255))
-        draw = ImageDraw.Draw(img)
-        font = ImageFont.truetype(_font_path("DejaVuSans.ttf"), max(8, s // 16))
+        font = _font("DejaVuSans.ttf", max(8, s // 16))
+        cells = []
         for j, (cd, p) in enumerate(example["pairs"]):
             row, col = divmod(j, 5)   # six rows: the 5x5 grid, then the 26th pair centred below it
-            cx = (col + 0.5) * s / 5 if j < 25 else s / 2
-            draw.text((cx, (row + 0.5) * s / 6), f"{cd}\u2192{p}", fill=(0, 0, 0), font=font, anchor="mm")
+            cells.append((f"{cd}\u2192{p}", (col + 0.5) * s / 5 if j < 25 else s / 2, (row + 0.5) * s / 6))
+        return font, cells
+
+    def render(self, example):
+        """The decoder: 26 'X->y' cells on a white square (black text)."""
+        img = Image.new("RGB", (self.size, self.size), (255, 255, 255))
+        draw = ImageDraw.Draw(img)
+        font, cells = self._layout(example)
+        for text, cx, cy in cells:
+            draw.text((cx, cy), text, fill=(0, 0, 0), font=font, anchor="mm")
         return np.asarray(img)
 
     def reset(self, example):
         return CryptogramEpisode(self, example, [] if self.text_only else [self.render(example)])
+
+    box_classes = ["background"] + [chr(65 + j) for j in range(26)] + [chr(97 + j) for j in range(26)]
+
+    def image_boxes(self, example):
+        """Per image of `reset(example).images()` (the decoder; none for cryptogram-text): a box per letter glyph
+        (x2, y2 exclusive), class = the letter's index in box_classes (coded A-Z 1-26, plain a-z 27-52); arrows are
+        background. For sft.py's vision warm-up."""
+        if self.text_only:
+            return []
+        font, cells = self._layout(example)
+        boxes = []
+        for text, cx, cy in cells:
+            _, top, _, bottom = font.getbbox(text, anchor="mm")
+            x0 = cx - font.getlength(text) / 2   # anchor "m" centres the advance width
+            for i in (0, 2):   # the coded letter, then the plain one
+                boxes.append((x0 + font.getlength(text[:i]), cy + top, x0 + font.getlength(text[:i + 1]), cy + bottom,
+                              self.box_classes.index(text[i])))
+        return [boxes]
 
     def demo_images(self, example):
         return self.reset(example).images()
@@ -1060,6 +1106,31 @@ class PixelTask:
 
     def reset(self, example):
         return PixelEpisode(self, example)
+
+    box_classes = ["background", "text"] + [f"{c} {s}" for c in COLOURS for s in ("square", "rectangle", "circle",
+                                                                                   "triangle")]
+
+    def image_boxes(self, example):
+        """Per image of `reset(example).images()` (the scene, or each video frame; none for pixel-text): a box per
+        object (x2, y2 exclusive; moved by its velocity in frame t), class "<colour> <shape>", and one per text
+        label, class "text" (its characters are READ_TEXT's job); clutter specks (<= 5 px) stay background.
+        Class ids index box_classes. For sft.py's vision warm-up."""
+        if self.text_only:
+            return []
+        spec, out = example["spec"], []
+        for t in range(spec.get("frames", 1)):
+            boxes = []
+            for o in spec["objects"]:
+                x1, y1, x2, y2 = o["box"]
+                if max(x2 - x1, y2 - y1) > 5:
+                    dx, dy = (v * t for v in o.get("velocity", (0, 0)))
+                    boxes.append((x1 + dx, y1 + dy, x2 + dx, y2 + dy,
+                                  self.box_classes.index(f"{o['colour']} {o['shape']}")))
+            for tx in spec["texts"]:
+                scale = tx.get("scale", 1)
+                boxes.append((tx["x"], tx["y"], tx["x"] + (4 * len(tx["text"]) - 1) * scale, tx["y"] + 5 * scale, 1))
+            out.append(boxes)
+        return out
 
     def demo(self, example):
         """Replays the expert's tool calls through a real episode, so the env text is what the env says."""

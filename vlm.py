@@ -14,6 +14,8 @@ when a task shows images (`digits`, `cryptogram`, `pixel`).
   components together; an image's tokens get (t, row, column) positions). Every forward of a VLM gets them
   explicitly: the model's own fallback keeps `rope_deltas` state across calls, which a batched decode loop with
   env replies cannot use.
+- `patch_labels`: what is drawn under each image token (merged patch), from a task's boxes (task.image_boxes):
+  the targets of sft.py's vision warm-up.
 - `forbid_vision_tokens`: the model never samples image tokens (an `<|image_pad|>` without pixels would break
   every later forward); generation and the GRPO log-prob pass apply the same mask, so log-probs agree.
 
@@ -147,6 +149,29 @@ def rope_positions(model, input_ids, attention, pixels):
     positions, _ = base.model.get_rope_index(input_ids, mm_token_type_ids=mm_types, image_grid_thw=grid,
                                              attention_mask=attention)
     return positions
+
+
+def patch_labels(boxes, image_hw, grid_hw, min_cover=0.5):
+    """The class under each merged patch (one image token) of an image: (rows * cols,) int64, row-major as the
+    vision tower outputs them (the processor orders patches by merged block). boxes: (x1, y1, x2, y2, class) in the
+    image's pixels, x2/y2 exclusive, class > 0 (0 = background); image_hw: the image's (H, W); grid_hw: its merged
+    grid (rows, cols) = image_grid_thw[1:] // merge_size. The processor stretches the whole image onto the grid,
+    so patch (r, c) sees the cell [c W/cols, (c+1) W/cols) x [r H/rows, (r+1) H/rows) of the original image.
+    A patch gets the class of the box covering most of its cell if that is >= min_cover of it, and every box
+    also claims the patch its centre falls in, so a glyph smaller than a cell (a 3x5 px label) is never lost."""
+    (H, W), (rows, cols) = image_hw, grid_hw
+    if not len(boxes):
+        return np.zeros(rows * cols, np.int64)
+    b = np.asarray(boxes, np.float64)                                                  # n, 5
+    ys, xs = np.arange(rows + 1) * H / rows, np.arange(cols + 1) * W / cols             # cell edges
+    over_y = (np.minimum(b[:, 3:4], ys[1:]) - np.maximum(b[:, 1:2], ys[:-1])).clip(0)   # n, rows
+    over_x = (np.minimum(b[:, 2:3], xs[1:]) - np.maximum(b[:, 0:1], xs[:-1])).clip(0)   # n, cols
+    cover = over_y[:, :, None] * over_x[:, None, :] / (H / rows * W / cols)            # n, rows, cols
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    n = np.nonzero((cx >= 0) & (cx < W) & (cy >= 0) & (cy < H))[0]                       # boxes still in view
+    cover[n, (cy[n] * rows / H).astype(int), (cx[n] * cols / W).astype(int)] += 1
+    cover = cover.reshape(len(b), -1)
+    return np.where(cover.max(0) >= min_cover, b[cover.argmax(0), 4], 0).astype(np.int64)
 
 
 def forbid_vision_tokens(logits, model):
