@@ -11,6 +11,7 @@ Differs from DeepSeekMath's GRPO in:
 4) With mu = 1 (`--num-iterations 1`) the "old" policy is the current one detached (ratio = 1, gradient of
    the plain policy-gradient loss); with mu > 1 the log-probs stored at sampling time are the old policy.
 5) `--reward majority` is test-time RL (TTRL, Zuo et al. 2025): the group's most frequent answer is the label.
+6) `--curiosity-bonus` adds Pixel-Reasoner's group-level bonus for tool use (Su et al. 2025) before the advantages.
 
 Smoke:   python grpo.py --task vi --steps 2 --prompts-per-step 2 --num-generations 2
 Default: python sft.py --task vi && python grpo.py --task vi          (CPU, ~10 minutes)
@@ -39,6 +40,7 @@ import torch.distributed as dist
 
 import vlm
 from rollout import check_task_tokens, draw_examples, get_task, load_policy, run_episodes
+from vision_tasks import group_bonus
 
 
 @dataclass
@@ -108,6 +110,12 @@ class Args:
     """majority mode: skip groups whose majority ratio is below this"""
     buffer_k: int = 0
     """majority mode: replay the k nearest confident past prompts (by prompt embedding) into each batch"""
+    curiosity_bonus: float = 0.0
+    """alpha of Pixel-Reasoner's curiosity bonus (Su et al. 2025, sec. 3.2; the paper uses 0.5): in a group whose
+    rate of tool use (RaPR) is below --curiosity-target, each tool-using episode gets alpha * (target - RaPR);
+    for tasks whose components report "used_tool" (pixel), others get 0; logged as reward/curiosity. 0 = off"""
+    curiosity_target: float = 0.3
+    """H: the group rate of tool use below which the curiosity bonus is paid"""
     # Optimisation
     lora_r: int = 0
     """LoRA rank; 0 = full fine-tuning (an adapter checkpoint keeps training its adapter)"""
@@ -501,6 +509,14 @@ if __name__ == "__main__":
                     keep[g * G:(g + 1) * G] = False
         else:
             rewards = torch.tensor([weighted_reward(r, weights) for r in results], dtype=torch.float)
+        if args.curiosity_bonus > 0:  # per group, so not part of the task's per-episode reward; the per-call cost
+            # beyond the first (the paper's efficiency penalty, N = 1) is already in the pixel task's reward
+            for g in range(0, len(results), G):
+                group = results[g:g + G]
+                bonus = group_bonus([r.components for r in group], args.curiosity_bonus, args.curiosity_target)
+                for r, b in zip(group, bonus):
+                    r.components["curiosity"] = b   # logged as reward/curiosity and in samples.jsonl
+                rewards[g:g + G] += torch.tensor(bonus)
 
         # 4) group advantages; zero-variance groups give no signal
         advantages, group_std = group_advantages(rewards, G, args.scale_rewards)
