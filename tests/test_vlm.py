@@ -160,7 +160,7 @@ def sft_digits(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("vlm") / "sft-digits")
     run("sft.py", "--task", "digits", "--model-size", "tiny", "--steps", "40", "--batch-size", "8", "--num-examples", "96",
         "--num-val-examples", "8", "--lr", "3e-3", "--warmup-steps", "5", "--eval-every", "40", "--save-every", "40",
-        "--out-dir", out)
+        "--vision-warmup-steps", "10", "--out-dir", out)
     return out
 
 

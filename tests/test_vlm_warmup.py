@@ -1,0 +1,212 @@
+"""The vision warm-up (sft.py --vision-warmup-steps, vlm.patch_labels, the tasks' image_boxes) and the curiosity
+bonus in grpo.py (--curiosity-bonus): labels land on the right image tokens, the warm-up learns, sft runs and
+resumes with it, grpo adds the bonus only when asked (CPU, ~1 minute).
+
+    python -m pytest -q tests/test_vlm_warmup.py
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+ENV = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "tests") + os.pathsep + ROOT, "OMP_NUM_THREADS": "1"}
+
+import sft  # noqa: E402
+import vision_tasks as vt  # noqa: E402
+import vlm  # noqa: E402
+from rollout import get_task  # noqa: E402
+
+
+def run(*argv, timeout=300):
+    out = subprocess.run([sys.executable, *argv], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def metrics(out_dir):
+    return [json.loads(line) for line in open(os.path.join(out_dir, "metrics.jsonl"))]
+
+
+# ---- patch labels ----
+
+def test_patch_labels_of_constructed_boxes():
+    # 100x100 image, 4x4 merged grid: cells of 25 px
+    grid = vlm.patch_labels([(60, 5, 80, 20, 3),      # small: only the cell of its centre (70, 12.5): row 0, col 2
+                             (0, 50, 50, 100, 1),     # covers rows 2-3, cols 0-1 exactly
+                             (77, 62, 100, 100, 2)],  # 23/25 x 13/25 = 0.48 of cell (2, 3): not enough; its centre
+                                                      # (88.5, 81) claims cell (3, 3)
+                            (100, 100), (4, 4)).reshape(4, 4)
+    assert grid.tolist() == [[0, 0, 3, 0], [0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 0, 2]]
+    assert vlm.patch_labels([], (100, 100), (4, 4)).tolist() == [0] * 16
+    # a box whose centre left the image (a ball leaving a video frame) claims nothing; a non-square grid
+    assert vlm.patch_labels([(-30, 0, -2, 20, 5)], (100, 100), (4, 4)).tolist() == [0] * 16
+    assert vlm.patch_labels([(0, 0, 10, 10, 4)], (60, 90), (2, 3)).reshape(2, 3).tolist() == [[4, 0, 0], [0, 0, 0]]
+
+
+def test_patch_labels_follow_the_processors_resize_and_token_order():
+    """A white glyph drawn in a known box of a 100x100 canvas (stretched to 112x112 by the processor) is labelled
+    on the merged patches whose pixel inputs hold its ink, in the processor's (= the vision tower's) token order."""
+    processor = vlm.build_image_processor()
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[30:70, 55:95] = 255                                   # box (55, 30, 95, 70): cells cols 2-3, rows 1-2
+    pixels = vlm.pixel_inputs(processor, [image])
+    rows, cols = (pixels["image_grid_thw"][0, 1:] // processor.merge_size).tolist()
+    labels = vlm.patch_labels([(55, 30, 95, 70, 7)], (100, 100), (rows, cols))
+    # merged token k is made of patches 4k..4k+3 (merge 2 x 2); ink = above the normalised black level
+    patches = pixels["pixel_values"].reshape(rows * cols, processor.merge_size ** 2, -1)
+    inked = (patches > patches.min() + 1).any(-1).any(-1).numpy()
+    assert labels.reshape(rows, cols).tolist() == [[0, 0, 0, 0], [0, 0, 7, 7], [0, 0, 7, 7], [0, 0, 0, 0]]
+    assert inked[labels == 7].all()
+
+
+@pytest.mark.parametrize("name", ["digits", "cryptogram", "pixel", "coords-image"])
+def test_image_boxes_frame_what_was_drawn(name):
+    task = get_task(name)
+    ids = set()
+    for example in task.examples("train", 6):
+        images, boxes = task.reset(example).images(), task.image_boxes(example)
+        assert len(images) == len(boxes) >= 1
+        for image, image_boxes in zip(images, boxes):
+            background = image[0, 0] if name != "pixel" else np.array(vt.BACKGROUND)
+            for x1, y1, x2, y2, cls in image_boxes:
+                assert 0 < cls < len(task.box_classes)
+                ids.add(cls)
+                inside = image[max(int(y1), 0):int(np.ceil(y2)), max(int(x1), 0):int(np.ceil(x2))]
+                if inside.size:   # a moving object may have left the frame
+                    assert (inside != background).any(), (example["id"], (x1, y1, x2, y2), task.box_classes[cls])
+    if name == "digits":
+        example = task.examples("train", 1)[0]
+        assert [c - 1 for *_, c in task.image_boxes(example)[0]] == example["digits"]
+    if name == "cryptogram":   # every coded and every plain letter has a glyph box
+        assert len(ids) == 52
+    text_variant = {"cryptogram": "cryptogram-text", "pixel": "pixel-text", "coords-image": "coords"}.get(name)
+    if text_variant:   # no images, no boxes
+        assert get_task(text_variant).image_boxes(get_task(text_variant).examples("train", 1)[0]) == []
+
+
+# ---- the warm-up loop ----
+
+def test_warmup_raises_patch_accuracy_on_the_tiny_preset():
+    torch.set_num_threads(1)
+    task = get_task("digits")
+    tokenizer = sft.build_char_tokenizer(list(task.special_tokens) + vlm.VISION_TOKENS)
+    torch.manual_seed(0)
+    model = vlm.build_tiny_vlm(tokenizer, "tiny")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    records = list(sft.vision_warmup(model, task, task.examples("train", 64), vlm.build_image_processor(), 100, 8,
+                                     3e-3, 0, torch.device("cpu"), torch.float32))
+    first, last = records[:20], records[-20:]
+    mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)
+    assert [r["warmup_step"] for r in records] == list(range(1, 101)) and all(r["step"] == 0 for r in records)
+    assert mean(last, "warmup_loss") < 0.6 * mean(first, "warmup_loss")
+    assert mean(last, "warmup_acc") > mean(first, "warmup_acc")
+    # beyond "background everywhere": digit tokens get their digit (chance 1 in 10) more and more often
+    assert mean(last, "warmup_acc_fg") > max(0.15, mean(first, "warmup_acc_fg") + 0.1)
+    changed = {n.split(".")[1] for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {"visual"}   # the text model is untouched
+
+
+def test_sft_with_warmup_runs_and_resume_skips_it(tmp_path):
+    out = str(tmp_path / "sft")
+    common = ["sft.py", "--task", "digits", "--model-size", "tiny", "--batch-size", "4", "--num-examples", "16",
+              "--num-val-examples", "4", "--eval-every", "3", "--save-every", "3", "--out-dir", out]
+    stdout = run(*common, "--steps", "3", "--vision-warmup-steps", "6")
+    assert "vision warm-up 6/6" in stdout
+    rows = metrics(out)
+    assert [r["warmup_step"] for r in rows if "warmup_step" in r] == list(range(1, 7))
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]
+    assert json.load(open(os.path.join(out, "args.json")))["vision_warmup_steps"] == 6
+    stdout = run(*common, "--steps", "5", "--vision-warmup-steps", "6", "--resume")
+    assert "vision warm-up" not in stdout and "resumed from" in stdout
+    rows = metrics(out)
+    assert sum("warmup_step" in r for r in rows) == 6 and [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5]
+
+
+def test_warmup_defaults_and_refusals():
+    assert sft.Args().vision_warmup_steps == -1   # auto: on for --model tiny on image tasks (checked in sft_digits runs)
+    out = subprocess.run([sys.executable, "sft.py", "--task", "toy_tasks:say", "--vision-warmup-steps", "5"],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "--vision-warmup-steps needs an image task" in out.stderr
+
+
+# ---- curiosity bonus ----
+
+def test_curiosity_bonus_of_a_hand_made_pixel_group():
+    """Four real pixel episodes of one query, one of which calls a tool: RaPR = 0.25 < H = 0.3."""
+    task = get_task("pixel")
+    example = next(e for e in task.examples("train", 8) if e["family"] == "color_at")
+    components = []
+    for uses_tool in (True, False, False, False):
+        ep = task.reset(example)
+        if uses_tool:
+            ep.step(f"<think>look</think><tool>{example['expert'][0]}</tool>")
+        ep.step(f"<think>done</think><answer>{example['answer']}</answer>")
+        components.append(ep.reward()[1])
+    assert [c["used_tool"] for c in components] == [1, 0, 0, 0]
+    assert vt.group_bonus(components, alpha=0.5, target_rate=0.3) == pytest.approx([0.5 * 0.05, 0, 0, 0])
+    assert vt.group_bonus(components * 2 + [components[0]] * 2, 0.5, 0.3) == [0.0] * 10   # RaPR 0.4 >= H
+
+
+class CoinEpisode:
+    """Any completion; "used a tool" when its first character's code is a multiple of 4 (~1/4 of the draws)."""
+
+    def __init__(self, example):
+        self.example, self.text = example, ""
+
+    def observation(self):
+        return "Go:"
+
+    def step(self, completion):
+        self.text = completion
+        return "", True
+
+    def reward(self):
+        return 0.0, {"used_tool": float(bool(self.text) and ord(self.text[0]) % 4 == 0), "success": 0.0}
+
+    def answer(self):
+        return self.text
+
+    def info(self):
+        return {}
+
+
+class CoinTask:
+    name, style = "coin", "reprompt"
+    special_tokens, stop_tokens = ["</go>"], ["</go>"]
+    max_turns, max_new_tokens = 1, 4
+
+    def examples(self, split, n, seed=0):
+        return [{"id": f"{split}-{seed}-{i}", "family": "coin", "difficulty": "easy"} for i in range(n)]
+
+    def reset(self, example):
+        return CoinEpisode(example)
+
+
+TASKS = {"coin": CoinTask()}
+
+
+def test_grpo_adds_the_curiosity_bonus_only_when_asked(tmp_path):
+    """The task's own reward is always 0, so the logged reward is exactly the mean bonus."""
+    checkpoint = str(tmp_path / "tiny")
+    tokenizer = sft.build_char_tokenizer(CoinTask.special_tokens)
+    torch.manual_seed(0)
+    sft.build_tiny_model(tokenizer, "tiny").save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+    common = ["grpo.py", "--task", "test_vlm_warmup:coin", "--model", checkpoint, "--steps", "3",
+              "--prompts-per-step", "4", "--num-generations", "8", "--eval-every", "0"]
+    run(*common, "--out-dir", str(tmp_path / "on"), "--curiosity-bonus", "0.5", "--curiosity-target", "0.3")
+    run(*common, "--out-dir", str(tmp_path / "off"))
+    on, off = metrics(tmp_path / "on"), metrics(tmp_path / "off")
+    for row in on:
+        assert row["reward"] == pytest.approx(row["reward/curiosity"], abs=1e-6)
+        assert 0 <= row["reward/curiosity"] <= 0.5 * (0.3 - 1 / 8) / 8 + 1e-6   # max over groups of alpha (H - RaPR) RaPR
+    assert sum(row["reward/curiosity"] for row in on) > 0   # some group had 1 or 2 tool users of 8
+    assert all(row["reward"] == 0 and "reward/curiosity" not in row for row in off)
+    samples = [json.loads(line) for line in open(tmp_path / "on" / "samples.jsonl")]
+    assert all("curiosity" in s["components"] for s in samples)
