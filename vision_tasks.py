@@ -943,7 +943,8 @@ class PixelEpisode:
                 reply = self._run(name, args)
             except ValueError as e:
                 self.errors += 1
-                reply = f"error: {e}"
+                # the message may quote the model's text: an `<image>` there would stand for an image never shown
+                reply = "error: " + str(e).replace(IMAGE, "[image]")
         self.done = len(self.turns) >= self.task.max_turns
         return f"\n<result>{reply}</result>\n", self.done
 

@@ -222,6 +222,14 @@ def test_malformed_calls_return_errors(call, msg):
     assert msg in reply and not done
 
 
+def test_error_replies_never_carry_an_image_placeholder():
+    """A sampled `<image>` token quoted back in an error would make the runner look for an image that is not there."""
+    ep = _episode(TASKS["pixel"], _blank())
+    for call in (f"<tool>ZOOM_IN({IMAGE})</tool>", f"<tool>{IMAGE}</tool>", f"<tool>READ_TEXT(1, {IMAGE}, 3, 4)</tool>"):
+        reply, _ = ep.step(call)
+        assert "error" in reply and IMAGE not in reply and ep.images() == ep.frames
+
+
 def test_tool_budget_and_episode_end():
     task = vt.PixelTask(max_tool_calls=2)
     ep = _episode(task, _blank(objects=[{"shape": "square", "colour": "red", "box": (5, 5, 15, 15)}]), "red")
