@@ -244,6 +244,11 @@ class DecodeEngine:
         return self._forward(self.tokens[:, None], self.positions[:, None], self.slot,
                              self.valid[:, None, None, :columns], self.caches, columns, compiled=True)
 
+    @property
+    def full(self):
+        """Every cache column is filled: the next step grows the cache (and captures its graphs again)."""
+        return self.length >= self.valid.shape[1]
+
     def _grow(self):
         """Double the cache's columns (an env reply ran past them); the graphs are captured again."""
         extra = self.valid.shape[1]
@@ -258,7 +263,7 @@ class DecodeEngine:
     def step(self, tokens):
         """Feed one token per row (B,) at each row's next position; returns logits (B, V). On CUDA the
         returned tensor is the graph's output buffer: use it before the next step."""
-        if self.length >= self.valid.shape[1]:
+        if self.full:
             self._grow()
         self.tokens.copy_(tokens)
         columns = self._columns()

@@ -139,7 +139,7 @@ class Args:
     """static engine on CUDA: replay each decode step as one CUDA graph"""
     compile_decode: bool = False
     """static engine: torch.compile each layer's decode step (fuses norms, rotary, softmax, SwiGLU: 2.5x faster
-    steps for a 0.6B model on an H100, bench/decode_bench.py; the first rollout pays ~1 minute of compilation)"""
+    steps for a 0.6B model on an H100, bench/decode_bench.py; the first rollout pays the compilation)"""
     logprob_chunk: int = 128
     """log-prob passes: positions per chunk through the LM head, recomputed in the backward (a 150k vocabulary
     would otherwise hold B x T x V fp32 logits); 0 = all at once"""

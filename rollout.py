@@ -226,8 +226,7 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
             if cuda:
                 copied.record()
             next_logits = None
-            if engine.length < engine.valid.shape[1]:  # launch the next step now (never one that grows the cache:
-                # it may be past the last)
+            if not engine.full:  # launch the next step now (never one that grows the cache: it may be past the last)
                 queued = host_forced[n_steps % 2]
                 queued.copy_(torch.tensor([forced[i][0] if active[i] and forced[i] else -1 for i in range(B)]))
                 queued = queued.to(device, non_blocking=cuda)

@@ -565,8 +565,13 @@ TOOLS = ["ZOOM_IN", "SEGMENT_OBJECT_AT", "READ_TEXT", "TRACK_OBJECT", "GET_PROPE
 TOOL_ARITY = {"ZOOM_IN": 4, "SEGMENT_OBJECT_AT": 2, "READ_TEXT": 4, "TRACK_OBJECT": 2, "GET_PROPERTIES": 2}
 
 
+def text_box(text, x, y, scale=1):
+    """The box (x1, y1, x2, y2) draw_text fills with `text` at (x, y): 3x5 glyphs on a 4-pixel pitch."""
+    return x, y, x + (4 * len(text) - 1) * scale, y + 5 * scale
+
+
 def draw_text(img, text, x, y, scale=1, colour=TEXT_COLOUR):
-    """Draw upper-case/digit text with the 3x5 font at (x, y) (top-left); returns its box (x1, y1, x2, y2)."""
+    """Draw upper-case/digit text with the 3x5 font at (x, y) (top-left); returns its box (text_box)."""
     cx = x
     for ch in text:
         if ch == " ":
@@ -577,7 +582,7 @@ def draw_text(img, text, x, y, scale=1, colour=TEXT_COLOUR):
         g = np.kron(GLYPHS[ch], np.ones((scale, scale), bool))
         img[y:y + 5 * scale, cx:cx + 3 * scale][g] = colour
         cx += 4 * scale
-    return x, y, cx - scale, y + 5 * scale
+    return text_box(text, x, y, scale)
 
 
 def draw_shape(img, shape, colour, x1, y1, x2, y2):
@@ -776,6 +781,12 @@ def _label(rng, split):
             return text
 
 
+def object_box(o, t):
+    """A scene object's box in frame t: its spec box moved by its velocity (still objects have none)."""
+    (x1, y1, x2, y2), (vx, vy) = o["box"], o.get("velocity", (0, 0))
+    return x1 + vx * t, y1 + vy * t, x2 + vx * t, y2 + vy * t
+
+
 def render_scene(spec):
     """The spec's frames as HxWx3 uint8 arrays (one frame for still scenes)."""
     frames = []
@@ -783,9 +794,7 @@ def render_scene(spec):
         img = np.zeros((spec["size"], spec["size"], 3), np.uint8)
         img[:] = BACKGROUND
         for o in spec["objects"]:
-            dx, dy = (o.get("velocity", (0, 0))[0] * t, o.get("velocity", (0, 0))[1] * t)
-            x1, y1, x2, y2 = o["box"]
-            draw_shape(img, o["shape"], COLOURS[o["colour"]], x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+            draw_shape(img, o["shape"], COLOURS[o["colour"]], *object_box(o, t))
         for tx in spec["texts"]:
             draw_text(img, tx["text"], tx["x"], tx["y"], tx.get("scale", 1))
         frames.append(img)
@@ -1124,12 +1133,9 @@ class PixelTask:
             for o in spec["objects"]:
                 x1, y1, x2, y2 = o["box"]
                 if max(x2 - x1, y2 - y1) > 5:
-                    dx, dy = (v * t for v in o.get("velocity", (0, 0)))
-                    boxes.append((x1 + dx, y1 + dy, x2 + dx, y2 + dy,
-                                  self.box_classes.index(f"{o['colour']} {o['shape']}")))
+                    boxes.append((*object_box(o, t), self.box_classes.index(f"{o['colour']} {o['shape']}")))
             for tx in spec["texts"]:
-                scale = tx.get("scale", 1)
-                boxes.append((tx["x"], tx["y"], tx["x"] + (4 * len(tx["text"]) - 1) * scale, tx["y"] + 5 * scale, 1))
+                boxes.append((*text_box(tx["text"], tx["x"], tx["y"], tx.get("scale", 1)), 1))
             out.append(boxes)
         return out
 
