@@ -404,10 +404,18 @@ def fam_join_lines(rng, words, split):
     return lines, target, prompt, [f"{n}GJ"]
 
 
+def new_name(rng, words, text):
+    """A word of `words` absent from `text`, as the new name of a rename: UPPER-case (a constant) or
+    Capitalised (a class) a quarter of the time each. The banner families type UPPER-case words, and a char
+    model that meets capitals nowhere else miscopies them (banner 0% on the GPU with lower-case renames)."""
+    word = rng.choice([w for w in words if w not in text])
+    return rng.choice([word, word, word.upper(), word.capitalize()])
+
+
 def fam_change_word(rng, words, split):
     lines, _ = code_snippet(rng, words, rng.choice(["py", "js"]))
     n, old = rng.choice([(i + 1, w) for i, x in enumerate(lines) for w in words if x.count(w) == 1])
-    new = rng.choice([w for w in words if w not in "\n".join(lines)])
+    new = new_name(rng, words, "\n".join(lines))
     target = list(lines)
     target[n - 1] = lines[n - 1].replace(old, new)
     prompt = pick(rng, f"Change `{old}` on line {n} to `{new}`.", f"On line {n}, replace `{old}` with `{new}`.",
@@ -445,7 +453,7 @@ def fam_rename_line(rng, words, split):
     n = rng.randrange(2, len(lines) + 1)
     extra = f"    {v} = {v} + 1" if lang == "py" else f"    {v} = {v} + 1;"
     lines = lines[:n - 1] + [extra] + lines[n - 1:]
-    new = rng.choice([w for w in words if w not in "\n".join(lines)])
+    new = new_name(rng, words, "\n".join(lines))
     target = list(lines)
     target[n - 1] = extra.replace(v, new)
     prompt = pick(rng, f"Rename `{v}` to `{new}` on line {n}.", f"On line {n}, rename every `{v}` to `{new}`.")
@@ -458,7 +466,7 @@ def fam_rename_all(rng, words, split):
     # identifiers that are never part of another word, so a plain substitution renames exactly them
     tokens = re.findall(r"\w+", text)
     old = rng.choice([w for w in words if tokens.count(w) >= 2 and text.count(w) == tokens.count(w)])
-    new = rng.choice([w for w in words if w not in text])
+    new = new_name(rng, words, text)
     target = [x.replace(old, new) for x in lines]
     prompt = pick(rng, f"Rename the identifier `{old}` to `{new}` everywhere.", f"Rename `{old}` to `{new}` in the whole file.",
                   f"Replace every `{old}` with `{new}`.")

@@ -83,8 +83,17 @@ def main():
     ap.add_argument("--geometric-args", default="", help="extra flags for every geometric.py run")
     ap.add_argument("--jobs", type=int, default=1,
                     help="seeds run concurrently (one GPU holds several small runs; wall_s then includes sharing)")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
+    ap.add_argument("--forward-budget", type=int, default=0,
+                    help="forward sequences for control and es when geometric is not among --methods (e.g. its "
+                         "count from an earlier run of the same settings)")
     ap.add_argument("--out-dir", default="runs/bench-geometric", help="where the runs and results.json go")
     args = ap.parse_args()
+    methods = args.methods.split(",")
+    if set(methods) - set(METHODS):
+        raise SystemExit(f"unknown methods {sorted(set(methods) - set(METHODS))}; known: {list(METHODS)}")
+    if "geometric" not in methods and {"control", "es"} & set(methods) and args.forward_budget <= 0:
+        raise SystemExit("control and es spend geometric's forward passes: run geometric too or pass --forward-budget")
 
     extra = shlex.split(args.geometric_args)
     sft = dict(kv.split("=", 1) for kv in args.sft.split(",") if kv)
@@ -108,9 +117,10 @@ def main():
             raise SystemExit(f"no SFT checkpoint for {task} at {base}: run `python sft.py --task {task}` or pass --sft")
         rows = {"sft (start)": [test_metrics(base, task, args.test_examples, 0)]}
 
-        def run_seed(seed):  # the four methods of one seed, in order (control and es need geometric's budget)
-            budget, seed_rows = None, {}
-            for method, flags in METHODS.items():
+        def run_seed(seed):  # the methods of one seed, in order (control and es need geometric's budget)
+            budget, seed_rows = args.forward_budget or None, {}
+            for method in methods:
+                flags = METHODS[method]
                 out = os.path.join(args.out_dir, name, f"{method}-seed{seed}")
                 limit = ["--steps", str(args.steps)]
                 if method in ("control", "es"):
@@ -120,7 +130,8 @@ def main():
                     "--score-episodes", str(args.score_episodes), *limit, *flags, *extra])
                 wall = time.time() - t0
                 log = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
-                budget = budget or log[-1]["fwd"]
+                if method == "geometric":
+                    budget = log[-1]["fwd"]
                 probes = [p for m in log for p in m.get("probes", [])]
                 accepted = [p["accepted"] for p in probes if "accepted" in p]
                 with scoring:
