@@ -259,7 +259,7 @@ def test_load_trajectory_errors_name_file_and_line(tmp_path, name, text, message
 from action_tokenizer import TASKS  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["coords", "coords-image", "actions"])
+@pytest.mark.parametrize("name", ["coords", "coords-box", "coords-image", "actions"])
 def test_task_examples_deterministic_and_splits_disjoint(name):
     task = TASKS[name]
     assert task.examples("train", 6, seed=1) == task.examples("train", 6, seed=1)
@@ -273,7 +273,7 @@ def test_task_examples_deterministic_and_splits_disjoint(name):
         task.examples("dev", 1)
 
 
-@pytest.mark.parametrize("name", ["coords", "coords-image", "actions"])
+@pytest.mark.parametrize("name", ["coords", "coords-box", "coords-image", "actions"])
 def test_task_demos_replay_to_success(name):
     task = TASKS[name]
     for ex in task.examples("val", 12, seed=2):
@@ -302,6 +302,21 @@ def test_coords_reward_shape():
     near, far = score(f"<point>{x1 + 20}, {y1}</point>"), score(f"<point>{x1 + 600}, {y1}</point>")
     assert 1.0 > near[0] > far[0] > 0.1 - 1e-9 and near[1]["distance_px"] == 20
     assert score("somewhere near the top")[0] == 0.0 and score("<point>12</point>")[1]["format"] == 0.0
+
+
+def test_coords_tree_lists_clickable_points_and_coords_box_does_not():
+    point, box = TASKS["coords"], TASKS["coords-box"]
+    ex = point.examples("test", 1, seed=3)[0]
+    assert box.examples("test", 1, seed=3)[0]["elements"] == ex["elements"]   # the same screen, two renderings
+    lines = point.reset(ex).observation().splitlines()
+    for e in ex["elements"]:
+        x0, y0, x1, y1 = e["box"]
+        line = next(x for x in lines if f'"{e["label"]}"' in x)
+        assert line.endswith(f" point ({(x0 + x1) // 2}, {(y0 + y1) // 2})")
+    assert "point (" not in box.reset(ex).observation()
+    # the demo's answer is the target's listed point, copied
+    answer = point.demo(ex)[0][1][0]
+    assert answer[len("<point>"):-len("</point>")].replace(" ", "") in point.reset(ex).observation().replace(" ", "")
 
 
 def test_coords_image_reward_scales_with_the_screenshot():
