@@ -1,7 +1,7 @@
 #!/bin/bash
 # Call D (session 5, issue 7): `coords` (the accessibility tree lists each element's clickable point) with a longer
 # SFT than call C's 700 steps, whose loss sat at ~1.3 (vi's copying set in between 1,000 and 2,000 steps):
-# SFT 2,500 steps -> GRPO 80 steps -> eval of both on 300 test screens. Beside it (issue 8): digits with a longer
+# SFT 2,000 steps -> GRPO 80 steps -> eval of both on 300 test screens. Beside it (issue 8): digits with a longer
 # SFT than call B's (341 steps after a time-budgeted warm-up): vision warm-up 500 steps, then a fixed 1,000 SFT
 # steps on 10,000 examples, evaluated on 200 test images (the image processor runs on the CPU: this job is
 # CPU-bound and leaves the GPU to coords).
@@ -14,7 +14,7 @@ T0=$(date +%s); mkdir -p logs small runs
  timeout $(( 580 - ($(date +%s)-T0) )) python eval.py --task digits --model runs/sft-digits --n 200 --no-baselines \
    --out-dir runs/eval-digits > logs/eval_digits.log 2>&1
  echo "eval digits done $(( $(date +%s)-T0 ))s" >> logs/eval_digits.log) &
-python sft.py --task coords --model-size small --num-examples 40000 --batch-size 64 --lr 1e-3 --steps 2500 \
+python sft.py --task coords --model-size small --num-examples 40000 --batch-size 64 --lr 1e-3 --steps 2000 \
   --eval-every 500 --out-dir runs/sft-coords > logs/sft_coords.log 2>&1
 echo "sft coords done $(( $(date +%s)-T0 ))s" >> logs/sft_coords.log
 timeout $(( 500 - ($(date +%s)-T0) )) python grpo.py --task coords --model runs/sft-coords --lr 5e-5 --prompts-per-step 16 \
