@@ -256,7 +256,7 @@ def make_server(host="127.0.0.1", port=8765, max_sessions=256):
 # Canonical keys (one way to do each thing, so a small model can learn it): go to a line with `{N}G`;
 # line ranges with Ex `:{a},{b}...<Enter>`; word changes with `:{N}s/old/new/<Enter>`; drawing overwrites
 # a canvas of spaces run by run with `{col}|{n}r{ch}` (`l` when the run starts right after the cursor),
-# text with `{col}|{n}s{text}<Esc>`, one canvas row per step. Every demo ends with an empty command.
+# text typed over in Replace mode with `{col}|R{text}<Esc>`, one canvas row per step. Every demo ends with an empty command.
 # Every episode starts with the cursor at (0, 0) and no expert step ends there (`leaves_origin`), so a
 # history-free observation still shows whether the instruction was already carried out.
 
