@@ -23,6 +23,8 @@ Supported: decoder-only models with the Llama layer layout (Llama, Qwen2, Qwen3 
 built-in tiny model), RoPE without length-dependent scaling, no sliding window; `unsupported(model)` says why
 not otherwise, and callers then use the model's own forward. Tested against the HF forward in tests/test_decode.py.
 """
+import time
+
 import torch
 import torch.nn.functional as F
 
@@ -117,6 +119,16 @@ def _layer_out(h, q, K, V, mask, o_w, o_b, ln2, gate_up_w, gate_up_b, down_w, do
 
 
 _COMPILED = {}
+_SIDE_STREAM = {}  # device -> the one stream every graph is warmed up and captured on
+
+
+def _side_stream(device):
+    """The process's stream for graph warm-ups and captures. One, not one per capture: cuBLAS keeps a 32 MiB
+    workspace per stream it has run on until the process ends, so a fresh stream per capture leaked 0.125 GiB per
+    rollout (call I); and the capture on the warm-up's stream needs no second workspace."""
+    if device not in _SIDE_STREAM:
+        _SIDE_STREAM[device] = torch.cuda.Stream(device)
+    return _SIDE_STREAM[device]
 
 
 def _compiled(fn):
@@ -172,6 +184,7 @@ class DecodeEngine:
             self.inv_freq, self.rope_scale = rotary.inv_freq.float().to(self.device), float(rotary.attention_scaling)
         self.graphs = {}  # columns -> (CUDA graph, its logits buffer)
         self.graph_pool = None
+        self.capture_seconds = 0.0  # host time spent warming up and capturing graphs (bench/decode_bench.py)
 
     # -- the decoder --------------------------------------------------------------------------------------
 
@@ -274,15 +287,17 @@ class DecodeEngine:
                 # warm up on a side stream (allocator, cuBLAS handles, torch.compile), then capture; the warm-up's
                 # writes to the cache column `slot` are overwritten by the replay below, and that column is due to
                 # be valid. The graphs share one memory pool: they never run at the same time.
-                stream = torch.cuda.Stream()
+                started = time.perf_counter()
+                stream = _side_stream(self.device)
                 stream.wait_stream(torch.cuda.current_stream())
                 with torch.cuda.stream(stream):
                     self._decode(columns)
                 torch.cuda.current_stream().wait_stream(stream)
                 self.graph_pool = self.graph_pool or torch.cuda.graph_pool_handle()
                 graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, pool=self.graph_pool):
+                with torch.cuda.graph(graph, pool=self.graph_pool, stream=stream):
                     self.graphs[columns] = (graph, self._decode(columns))
+                self.capture_seconds += time.perf_counter() - started
             graph, logits = self.graphs[columns]
             graph.replay()
         self.positions += 1

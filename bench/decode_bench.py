@@ -3,15 +3,16 @@ implementations; attention over the whole static cache or the filled buckets; to
 decode step at a fixed batch, against the memory-bandwidth bounds.
 
 Per configuration it times, after warm-up: `forward ms` one decode step of the model alone (HF: forward with a
-DynamicCache; engine: DecodeEngine.step), `sample ms` rollout.sample_tokens on that step's logits (T = 1), and
+DynamicCache; engine: DecodeEngine.step), `sample ms` rollout.sample_tokens on that step's logits (T = 1),
 `loop ms` a whole rollout.generate call of --new-tokens tokens divided by the token count (prefill, per-row
-Python bookkeeping and the host syncs included). tok/s = batch / loop ms. Bounds: batch x HBM bandwidth / bytes
+Python bookkeeping, the host syncs and the engine's graph captures included; a fresh engine per call, as grpo.py
+takes one per step), and `captures ms` the host time of that call's graph warm-ups and captures. tok/s = batch / loop ms. Bounds: batch x HBM bandwidth / bytes
 read per step, with the weights alone (every parameter once, a tied embedding once) and with the weights plus
 the K/V cache at the run's mean context (prompt + half the new tokens).
 
     python bench/decode_bench.py                                   # GPU: Qwen3-0.6B shape, batch 64
     python bench/decode_bench.py --model tiny --device cpu --new-tokens 16 --batch 8     # CPU smoke
-    python bench/decode_bench.py --profile         # also: the top kernels of 5 eager engine steps (torch.profiler)
+    python bench/decode_bench.py --profile         # also: the top kernels of 5 engine steps, eager and compiled
 """
 import argparse
 import os
@@ -48,7 +49,7 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=256, help="tokens generated per row in the loop timing")
     ap.add_argument("--steps", type=int, default=50, help="timed calls per forward/sample measurement")
     ap.add_argument("--device", default="auto", help="auto | cuda | cpu")
-    ap.add_argument("--profile", action="store_true", help="print the top kernels of 5 eager decode steps")
+    ap.add_argument("--profile", action="store_true", help="print the top kernels of 5 engine steps (eager, compiled)")
     ap.add_argument("--no-compile", action="store_true", help="leave out the torch.compile configurations")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -81,10 +82,11 @@ def main():
                ("engine graph, sdpa, buckets of 64", dict(cuda_graph=graph, attention="sdpa", bucket=64)),
                ("engine graph, manual, buckets of 64", dict(cuda_graph=graph, attention="manual", bucket=64))]
     if not args.no_compile:
-        configs += [("engine graph, sdpa, buckets of 64, compiled", dict(cuda_graph=graph, attention="sdpa", compile=True)),
+        configs += [("engine graph, sdpa, whole cache, compiled", dict(cuda_graph=graph, attention="sdpa", bucket=0, compile=True)),
+                    ("engine graph, sdpa, buckets of 64, compiled", dict(cuda_graph=graph, attention="sdpa", compile=True)),
                     ("engine graph, manual, buckets of 64, compiled", dict(cuda_graph=graph, attention="manual", compile=True))]
-    if args.profile and device.type == "cuda":
-        engine = DecodeEngine(model, dtype=dtype, cuda_graph=False)
+    for compiled in ([False] if args.no_compile else [False, True]) if args.profile and device.type == "cuda" else []:
+        engine = DecodeEngine(model, dtype=dtype, cuda_graph=False, compile=compiled)
         engine.prefill(ids, attention, capacity=L + args.new_tokens)
         step_tokens = ids[:, -1].clone()
         engine.step(step_tokens)
@@ -92,6 +94,8 @@ def main():
             for _ in range(5):
                 engine.step(step_tokens)
             torch.cuda.synchronize()
+        busy = sum(e.self_device_time_total for e in prof.key_averages()) / 5 / 1e3
+        print(f"5 engine steps without a graph, {'compiled' if compiled else 'eager'}: kernels busy {busy:.2f} ms per step")
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=70))
     for name, engine_kw in configs:
         with torch.no_grad():
@@ -112,20 +116,27 @@ def main():
                 forward = lambda: engine.step(step_tokens)
             forward_s = timed(forward, args.steps, device)
         del forward
-        make = (lambda: None) if engine_kw is None else (lambda: DecodeEngine(model, dtype=dtype, **engine_kw))
+        engines = []  # a fresh engine per rollout, as grpo.py takes one per step
+
+        def make():
+            engines.append(None if engine_kw is None else DecodeEngine(model, dtype=dtype, **engine_kw))
+            return engines[-1]
         gen_kw = dict(max_new_tokens=args.new_tokens, stop_ids={-1}, pad_id=tok.pad_token_id, temperature=1.0,
                       generator=torch.Generator(device=device).manual_seed(1))
         loop_s = timed(lambda: generate(model, prompts, engine=make(), **gen_kw), 1, device) / args.new_tokens
-        rows.append((name, forward_s, sample_s, loop_s))
-        print(f"{name}: forward {forward_s * 1e3:.2f} ms, loop {loop_s * 1e3:.2f} ms/token", flush=True)
+        capture_s = engines[-1].capture_seconds if engines[-1] is not None else 0.0
+        rows.append((name, forward_s, sample_s, loop_s, capture_s))
+        print(f"{name}: forward {forward_s * 1e3:.2f} ms, loop {loop_s * 1e3:.2f} ms/token, graph captures "
+              f"{capture_s * 1e3:.0f} ms per rollout", flush=True)
 
     print(f"\n### Decode step, {args.model}, {gpu}, batch {B}, prompt {L} + {args.new_tokens} new tokens\n")
-    print("| decoder | forward ms | sample ms | loop ms/token | tok/s | % of weights-only bound | % of weights+KV bound |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, f, s, l in rows:
+    print("| decoder | forward ms | sample ms | loop ms/token | captures ms/rollout | tok/s | % of weights-only bound "
+          "| % of weights+KV bound |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, f, s, l, c in rows:
         tps = B / l
-        print(f"| {name} | {f * 1e3:.2f} | {s * 1e3:.2f} | {l * 1e3:.2f} | {tps:,.0f} | {100 * tps / limit:.1f} | "
-              f"{100 * tps / limit_kv:.1f} |")
+        print(f"| {name} | {f * 1e3:.2f} | {s * 1e3:.2f} | {l * 1e3:.2f} | {c * 1e3:.0f} | {tps:,.0f} | "
+              f"{100 * tps / limit:.1f} | {100 * tps / limit_kv:.1f} |")
 
 
 if __name__ == "__main__":
