@@ -346,3 +346,19 @@ def test_expert_tool_results_contain_the_answer():
                   "color_at": f"colour {ex['answer']},",
                   "leave_frames": f"not visible from frame {ex['answer']} on"}[ex["family"]]
         assert expect in env, (ex["family"], env)
+
+
+def test_cryptogram_demo_copies_the_decoder_out_and_fits_the_budget():
+    """The demo's think section lists the 26 pairs in the decoder's reading order (the order its cells are drawn),
+    earns the full reward, and its completion fits max_new_tokens with the char tokenizer."""
+    import sft
+    task = TASKS["cryptogram"]
+    tok = sft.build_char_tokenizer(task.special_tokens)
+    for ex in task.examples("train", 20, seed=3):
+        completion = task.demo(ex)[0][1][0]
+        think = completion[len("<think>"):completion.index("</think>")]
+        assert think == "Decoder: " + " ".join(f"{c}->{p}" for c, p in ex["pairs"])
+        assert [text for text, _, _ in task._layout(ex)[1]] == [f"{c}\u2192{p}" for c, p in ex["pairs"]]
+        total, c = vt.cryptogram_reward(completion, ex)
+        assert c["correct"] == 1.0 and c["chars"] == 1.0 and c["format"] == 1.0
+        assert len(tok.encode(completion, add_special_tokens=False)) <= task.max_new_tokens - 1   # + eos
