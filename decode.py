@@ -24,6 +24,7 @@ built-in tiny model), RoPE without length-dependent scaling, no sliding window; 
 not otherwise, and callers then use the model's own forward. Tested against the HF forward in tests/test_decode.py.
 """
 import time
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -120,6 +121,7 @@ def _layer_out(h, q, K, V, mask, o_w, o_b, ln2, gate_up_w, gate_up_b, down_w, do
 
 _COMPILED = {}
 _SIDE_STREAM = {}  # device -> the one stream every graph is warmed up and captured on
+_HOLDING_GRAPHS = weakref.WeakSet()  # engines with captured graphs (their kernels use the cuBLAS workspaces)
 
 
 def _side_stream(device):
@@ -257,6 +259,18 @@ class DecodeEngine:
         return self._forward(self.tokens[:, None], self.positions[:, None], self.slot,
                              self.valid[:, None, None, :columns], self.caches, columns, compiled=True)
 
+    def close(self):
+        """Free what the engine holds before a training pass: graphs, KV cache, weights snapshot; and, when no other
+        engine holds graphs, cuBLAS's workspaces (32 MiB per stream and thread that ran a matmul: the capture
+        stream's would sit idle through the training pass; the training's own are made again at its next matmul).
+        The engine is unusable after this."""
+        self.graphs, self.graph_pool, self.caches, self.layers = {}, None, [], []
+        self.embed = self.head = self.valid = None
+        _HOLDING_GRAPHS.discard(self)
+        if self.cuda_graph and not _HOLDING_GRAPHS:
+            torch.cuda.synchronize(self.device)
+            torch._C._cuda_clearCublasWorkspaces()
+
     @property
     def full(self):
         """Every cache column is filled: the next step grows the cache (and captures its graphs again)."""
@@ -298,6 +312,7 @@ class DecodeEngine:
                 with torch.cuda.graph(graph, pool=self.graph_pool, stream=stream):
                     self.graphs[columns] = (graph, self._decode(columns))
                 self.capture_seconds += time.perf_counter() - started
+                _HOLDING_GRAPHS.add(self)
             graph, logits = self.graphs[columns]
             graph.replay()
         self.positions += 1

@@ -433,5 +433,7 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
         for ep in episodes:
             if hasattr(ep, "close"):
                 ep.close()
+        if fast is not None:
+            fast.close()  # its memory goes back before the caller's training pass, not when Python drops it
         model.train(was_training)
     return results

@@ -216,7 +216,9 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     engine = DecodeEngine(model, dtype=dtype, cuda_graph=args.cuda_graph, compile=args.compile_decode) if args.engine == "static" else None
     outs = generate(model, prompts, max_new_tokens=C, stop_ids={-1}, pad_id=pad_id, temperature=1.0,
                     top_p=1.0, generator=generator, engine=engine)  # -1 is no token's id: exactly C sampled tokens
-    del engine  # its weights snapshot and KV cache are not needed for training
+    if engine is not None:
+        engine.close()  # its weights snapshot, KV cache and graphs are not needed for training (as run_episodes)
+    del engine
     model.train()
     sync(device)
     phase_peak("generate", device)
@@ -370,9 +372,11 @@ def measure(side, name, lora, args, device, dtype, bandwidth):
     PHASE_PEAKS.clear()
     start_gib = float("nan")
     if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch._C._cuda_clearCublasWorkspaces()  # the previous side's (32 MiB per stream and thread) count for nobody
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-        start_gib = torch.cuda.memory_allocated() / 2**30  # should be ~0: nothing of the previous side left
+        start_gib = torch.cuda.memory_allocated() / 2**30  # should be 0: nothing of the previous side left
     try:
         r = (run_ours if side == "ours" else run_trl)(name, lora, args, device, dtype)
     except Exception as e:  # one failing side must not cost the other rows of a single GPU call
