@@ -7,22 +7,26 @@ when a task shows images (`digits`, `cryptogram`, `pixel`).
   processor built in code. An HF Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint loads through the Auto classes
   (AutoModelForImageTextToText, AutoTokenizer, AutoImageProcessor) and is fed the same way.
 - `expand` / `pixel_inputs`: a task's `<image>` placeholder becomes `<|vision_start|>` + one `<|image_pad|>` per
-  merged patch + `<|vision_end|>`, and the image processor gives the pixel inputs (pixel_values, image_grid_thw).
-  This is what the models' processors do; we do it by hand because the processor classes also want a video
-  processor (torchvision) and because training needs the text tokenized segment by segment (loss masks).
-- `rope_positions`: 3-D mRoPE position ids from the model's own `get_rope_index` (text tokens advance all three
-  components together; an image's tokens get (t, row, column) positions). Every forward of a VLM gets them
-  explicitly: the model's own fallback keeps `rope_deltas` state across calls, which a batched decode loop with
-  env replies cannot use.
+  merged patch + `<|vision_end|>`, and the pixel inputs (pixel_values, image_grid_thw) are the Qwen2-VL image
+  processor's, computed here in two steps: `patchify` (resize + patch order, kept in uint8: sft.py stores each
+  example's) and `pixel_values` (rescale/normalize as one table lookup, on the device). The processor's own call
+  spends 4-6 ms on a 240 px image in per-image Python and float64 passes, which left the GPU idle during image
+  SFT; tests check the outputs are identical. The processor classes also want a video processor (torchvision),
+  and training needs the text tokenized segment by segment (loss masks), so we do by hand what they do.
+- `rope_positions`: 3-D mRoPE position ids, those of the model's own `get_rope_index` (text tokens advance all
+  three components together; an image's tokens get (t, row, column) positions), vectorised over the batch. Every
+  forward of a VLM gets them explicitly: the model's own fallback keeps `rope_deltas` state across calls, which a
+  batched decode loop with env replies cannot use.
 - `patch_labels`: what is drawn under each image token (merged patch), from a task's boxes (task.image_boxes):
   the targets of sft.py's vision warm-up.
 - `forbid_vision_tokens`: the model never samples image tokens (an `<|image_pad|>` without pixels would break
   every later forward); generation and the GRPO log-prob pass apply the same mask, so log-probs agree.
 
-Needs transformers >= 5.3 (`get_rope_index` takes `mm_token_type_ids`).
+Needs transformers >= 5.3 (Qwen2VLImageProcessorPil; the tests call `get_rope_index` with `mm_token_type_ids`).
 """
 import numpy as np
 import torch
+from PIL import Image
 
 IMAGE = "<image>"   # the tasks' placeholder (vision_tasks.IMAGE), one per image
 VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
@@ -117,12 +121,51 @@ def expand(text: str, images, image_processor) -> str:
     return parts[0] + "".join(image_text(image_processor, im) + part for im, part in zip(images, parts[1:]))
 
 
-def pixel_inputs(image_processor, images, device=None):
-    """{pixel_values (patches, C*T*P*P), image_grid_thw (images, 3)} for HxWx3 uint8 images, or None for none."""
-    if not len(images):
+def patchify(image_processor, image):
+    """(patches, grid_thw) of one HxWx3 uint8 image: the processor's resize (PIL, to multiples of patch x merge
+    px) and patch order (merge x merge blocks, row-major, as the vision tower reads them), kept in uint8, before
+    rescale/normalize: patches (n, C, P, P) uint8, one byte a value, so sft.py keeps every example's (a 240x240
+    cryptogram decoder is 190 KB, 1.5 MB as float pixel values), and grid_thw (1, rows, cols) int64."""
+    from transformers import Qwen2VLImageProcessorPil
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+    if not (isinstance(image_processor, Qwen2VLImageProcessorPil) and image_processor.do_resize):
+        raise TypeError(f"need a resizing Qwen2VLImageProcessorPil (load_image_processor), got {image_processor!r}")
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"images must be HxWx3 uint8 arrays, got {image.dtype} {image.shape}")
+    p, m, size = image_processor.patch_size, image_processor.merge_size, image_processor.size
+    h, w = smart_resize(*image.shape[:2], factor=p * m, min_pixels=size["shortest_edge"],
+                        max_pixels=size["longest_edge"])
+    image = np.asarray(Image.fromarray(image).resize((w, h), image_processor.resample))
+    patches = image.reshape(h // p // m, m, p, w // p // m, m, p, 3).transpose(0, 3, 1, 4, 6, 2, 5)  # gh gw mh mw C P P
+    return torch.from_numpy(patches.reshape(-1, 3, p, p)), torch.tensor([1, h // p, w // p])
+
+
+def pixel_values(image_processor, patched, device=None):
+    """{pixel_values (patches, C*T*P*P) float32, image_grid_thw (images, 3)} from patchify outputs, made on
+    `device` (only the uint8 patches travel). Identical to the processor's own: rescale and normalize act on each
+    byte alone, so they are a lookup in a table that its own rescale/normalize made of the 256 values per channel,
+    and the T temporal copies of a still image are a broadcast. None for no images."""
+    if not len(patched):
         return None
-    out = image_processor(images=[np.asarray(im) for im in images], return_tensors="pt")
-    return {"pixel_values": out["pixel_values"].to(device), "image_grid_thw": out["image_grid_thw"].to(device)}
+    table = np.arange(256, dtype=np.uint8)[None, None].repeat(3, 0)   # C, 1, 256: a channels-first "image"
+    if image_processor.do_rescale:
+        table = image_processor.rescale(table, image_processor.rescale_factor)
+    if image_processor.do_normalize:
+        table = image_processor.normalize(table, image_processor.image_mean, image_processor.image_std)
+    table = torch.from_numpy(np.asarray(table, np.float32).reshape(-1)).to(device)
+    patches = torch.cat([x for x, _ in patched]).to(device)   # n, C, P, P
+    offset = torch.arange(3, device=patches.device, dtype=torch.int32)[:, None, None] * 256
+    values = table.index_select(0, (patches.int() + offset).flatten()).view(len(patches), 3, 1, *patches.shape[2:])
+    T = image_processor.temporal_patch_size
+    return {"pixel_values": values.expand(-1, -1, T, -1, -1).reshape(len(patches), -1),
+            "image_grid_thw": torch.stack([g for _, g in patched]).to(device)}
+
+
+def pixel_inputs(image_processor, images, device=None):
+    """{pixel_values (patches, C*T*P*P), image_grid_thw (images, 3)} for HxWx3 uint8 images, or None for none:
+    what the image processor gives (tests/test_vlm.py checks), without its per-image Python and float64 passes."""
+    return pixel_values(image_processor, [patchify(image_processor, im) for im in images], device)
 
 
 def encode(tokenizer, image_processor, text, images, device=None):
@@ -141,14 +184,33 @@ def cat_pixels(pixels, device=None):
 
 
 def rope_positions(model, input_ids, attention, pixels):
-    """3-D mRoPE position ids (3, B, L) for a (padded) batch: `get_rope_index` of the model, with image tokens
-    marked in mm_token_type_ids; pad positions get 0 (they are masked)."""
-    base = base_model(model)
-    mm_types = (input_ids == base.config.image_token_id).int()
-    grid = pixels["image_grid_thw"] if pixels else None
-    positions, _ = base.model.get_rope_index(input_ids, mm_token_type_ids=mm_types, image_grid_thw=grid,
-                                             attention_mask=attention)
-    return positions
+    """3-D mRoPE position ids (3, B, L) for a (padded) batch, equal to the model's own `get_rope_index` with image
+    tokens marked (the same for Qwen2-VL, Qwen2.5-VL and Qwen3-VL images; tests/test_vlm.py checks): pads
+    (attention 0) are squeezed out of each row and get 0; text tokens advance (t, h, w) together; the tokens of an
+    image whose merged grid is (T, H, W) starting at position s get (s + frame, s + row, s + column) and the text
+    after it starts at s + max(H, W). Vectorised: get_rope_index loops over rows and images in Python (on a GPU
+    with a host sync per row and per image)."""
+    config = base_model(model).config
+    merge = config.vision_config.spatial_merge_size
+    B, L = input_ids.shape
+    valid = torch.ones_like(input_ids, dtype=torch.bool) if attention is None else attention.bool()
+    order = torch.sort((~valid).int(), dim=1, stable=True).indices   # each row's real tokens first, in order
+    valid = valid.gather(1, order)
+    image = (input_ids.gather(1, order) == config.image_token_id) & valid
+    before, after = torch.zeros_like(image[:, :1]), torch.zeros_like(image[:, :1])
+    start = image & ~torch.cat([before, image[:, :-1]], 1)   # first token of an image
+    end = image & ~torch.cat([image[:, 1:], after], 1)       # last token of an image
+    # no pixels, no image to look up (image tokens without pixels would break the vision tower anyway)
+    grid = pixels["image_grid_thw"].to(input_ids.device) if pixels else input_ids.new_tensor([[1, merge, merge]])
+    # the image a token belongs to: images are numbered row by row, left to right (the model's scatter order)
+    thw = grid[(start.flatten().cumsum(0) - 1).clamp(min=0).view(B, L)]   # B, L, 3
+    h, w = thw[..., 1] // merge, thw[..., 2] // merge
+    step = torch.where(end, torch.maximum(h, w), (valid & ~image).long())   # an image moves on at its last token
+    s = step.cumsum(1) - step                                                 # position where each token starts
+    j = torch.arange(L, device=input_ids.device).expand(B, L)
+    k = j - torch.where(start, j, 0).cummax(1).values                         # index inside its image
+    positions = torch.stack([s + image * (k // (h * w)), s + image * (k // w % h), s + image * (k % w)]) * valid
+    return torch.zeros_like(positions).scatter_(2, order.expand(3, B, L), positions)
 
 
 def patch_labels(boxes, image_hw, grid_hw, min_cover=0.5):

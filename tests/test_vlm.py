@@ -1,6 +1,7 @@
 """The vision-language path (vlm.py through sft/grpo/eval/chat/rollout) with a tiny Qwen2.5-VL built from scratch:
-image tokens and loss masks, SFT on `digits` lowers the loss, log-probs stored while sampling (prompt images and
-image-bearing env replies) equal a fresh forward's, and grpo/eval/chat run on an image task (CPU, ~2 minutes).
+image tokens and loss masks, pixel inputs and mRoPE positions equal the HF image processor's and get_rope_index's,
+SFT on `digits` lowers the loss, log-probs stored while sampling (prompt images and image-bearing env replies) equal
+a fresh forward's, and grpo/eval/chat run on an image task (CPU, ~2 minutes).
 
     python -m pytest -q tests/test_vlm.py
 """
@@ -12,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from transformers import Qwen2VLImageProcessorPil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -146,6 +148,79 @@ def test_image_tokens_and_loss_masks_of_the_pixel_demo():
         assert ("<result>" in trained) == env_output
     # a digits canvas (100x100 -> 112x112) is 4x4 merged patches
     assert vlm.image_text(processor, np.zeros((100, 100, 3), np.uint8)).count("<|image_pad|>") == 16
+
+
+def task_images(n=6):
+    """Images of the three image tasks' demos: digits canvases, cryptogram decoders, pixel scenes, ZOOM_IN crops
+    of several sizes and video frames."""
+    images = []
+    for name in ("digits", "cryptogram", "pixel"):
+        task = get_task(name)
+        for example in task.examples("train", n if name != "pixel" else 2 * n):
+            images += task.demo_images(example)
+    return images
+
+
+def test_pixel_inputs_equal_the_image_processors():
+    rng = np.random.default_rng(0)
+    odd = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8)   # upscaled to min_pixels, ragged, downscaled to max
+           for h, w in [(20, 30), (29, 29), (57, 300), (5, 600), (1100, 1000)]]
+    images = task_images() + odd
+    assert len({im.shape for im in images}) >= 8
+    # ours, a Qwen3-VL-like processor (16 px patches, mean 0.5, other pixel bounds), and one without normalize
+    for processor in (vlm.build_image_processor(),
+                      Qwen2VLImageProcessorPil(patch_size=16, merge_size=2, temporal_patch_size=2, image_mean=[0.5] * 3,
+                                               image_std=[0.5] * 3, min_pixels=64 * 64, max_pixels=256 * 256),
+                      Qwen2VLImageProcessorPil(do_normalize=False)):
+        ref = processor(images=images, return_tensors="pt")
+        ours = vlm.pixel_inputs(processor, images)
+        assert ours["pixel_values"].dtype == ref["pixel_values"].dtype == torch.float32
+        assert torch.equal(ours["pixel_values"], ref["pixel_values"])
+        assert torch.equal(ours["image_grid_thw"], ref["image_grid_thw"])
+    assert vlm.pixel_inputs(processor, []) is None
+    # sft.collate's pixels come from the examples' stored patches
+    tok = sft.build_char_tokenizer(list(get_task("pixel").special_tokens) + vlm.VISION_TOKENS)
+    processor = vlm.build_image_processor()
+    seqs = sft.task_sequences(get_task("pixel"), "train", 8, 0, tok.eos_token, images=True)
+    data = [(*sft.tokenize_sequence(tok, s, False, processor, ims), [vlm.patchify(processor, im) for im in ims])
+            for s, ims in seqs]
+    pixels = sft.collate(data, tok.pad_token_id, "cpu", processor)[3]
+    ref = processor(images=[im for _, ims in seqs for im in ims], return_tensors="pt")
+    assert torch.equal(pixels["pixel_values"], ref["pixel_values"])
+
+
+def tiny_qwen_vl(cls, config_cls, image_token_id, **vision):
+    text = dict(vocab_size=image_token_id + 4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                num_key_value_heads=1, intermediate_size=16, head_dim=8, bos_token_id=None, eos_token_id=None)
+    return cls(config_cls(text_config=text, vision_config=dict(depth=1, hidden_size=16, num_heads=2, **vision),
+                          image_token_id=image_token_id, video_token_id=image_token_id + 1))
+
+
+def test_rope_positions_equal_get_rope_index():
+    from transformers import Qwen2VLConfig, Qwen2VLModel, Qwen3VLConfig, Qwen3VLModel
+    task = get_task("pixel")
+    tok = sft.build_char_tokenizer(list(task.special_tokens) + vlm.VISION_TOKENS)
+    processor = vlm.build_image_processor()
+    seqs = sft.task_sequences(task, "train", 8, 0, tok.eos_token, images=True)   # 1-8 images a row (crops, frames)
+    data = [sft.tokenize_sequence(tok, s, False, processor, ims) for s, ims in seqs]
+    pixels = vlm.pixel_inputs(processor, [im for _, ims in seqs for im in ims])
+    ids, attention, _ = sft.collate(data, tok.pad_token_id, "cpu")
+    L, image_id = ids.shape[1], tok.convert_tokens_to_ids("<|image_pad|>")
+    shift = [int(L - a.sum()) for a in attention]
+    left_ids = torch.stack([r.roll(s) for r, s in zip(ids, shift)])
+    left = torch.stack([a.roll(s) for a, s in zip(attention, shift)])
+    holes = left * ((torch.rand(left.shape, generator=torch.Generator().manual_seed(0)) > 0.1) | (left_ids == image_id))
+    one, one_pixels = torch.tensor([data[0][0]]), vlm.pixel_inputs(processor, seqs[0][1])
+    text = torch.tensor([tok.encode("no image here")])
+    cases = [(ids, attention, pixels), (left_ids, left, pixels), (left_ids, holes, pixels), (one, None, one_pixels),
+             (text, None, None), (text, torch.ones_like(text), {})]
+    for model in (vlm.build_tiny_vlm(tok, "tiny").model, tiny_qwen_vl(Qwen2VLModel, Qwen2VLConfig, image_id, embed_dim=16),
+                  tiny_qwen_vl(Qwen3VLModel, Qwen3VLConfig, image_id, intermediate_size=16, out_hidden_size=16,
+                               deepstack_visual_indexes=[])):
+        for input_ids, mask, px in cases:   # right pads, left pads, pads between text tokens, none, text alone
+            ref, _ = model.get_rope_index(input_ids, mm_token_type_ids=(input_ids == image_id).int(), attention_mask=mask,
+                                          image_grid_thw=px["image_grid_thw"] if px else None)
+            assert torch.equal(vlm.rope_positions(model, input_ids, mask, px), ref)
 
 
 def test_text_model_on_an_image_task_names_the_fix():
