@@ -14,6 +14,7 @@ Images:  python eval.py --task digits --model runs/sft-digits runs/grpo-digits  
 Writes <out-dir> (default runs/eval-<task>/): results.json and results.png (bar chart per family).
 """
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -182,8 +183,12 @@ if __name__ == "__main__":
         if i == 0 and args.baselines:  # same architecture, random weights: what training added
             from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
             torch.manual_seed(args.seed)
-            base_config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
-            untrained = (AutoModelForImageTextToText if vlm.is_vlm(model) else AutoModelForCausalLM).from_config(base_config)
+            base_config = copy.deepcopy(vlm.base_model(model).config)
+            if vlm.is_vlm(model):  # built with HF's own vision attention (from_config rejects a custom "flash" name)
+                base_config.vision_config._attn_implementation = "sdpa"
+                untrained = vlm.pack_vision_attention(AutoModelForImageTextToText.from_config(base_config))
+            else:
+                untrained = AutoModelForCausalLM.from_config(base_config)
             untrained = untrained.to(device)
             *untrained_results, components["untrained"] = model_episodes(untrained, tokenizer, task, examples, args,
                                                                          image_processor=image_processor)

@@ -94,6 +94,8 @@ def load_policy(path, dtype=None, device="cpu", is_trainable=False):
         model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype, is_trainable=is_trainable)
     else:
         model = (AutoModelForImageTextToText if vision else AutoModelForCausalLM).from_pretrained(path, dtype=dtype)
+    if vision:
+        vlm.pack_vision_attention(model)
     return model.to(device), tokenizer
 
 

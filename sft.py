@@ -235,6 +235,8 @@ def load_model(args: Args, special_tokens: list[str], device, amp_dtype, vision:
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=amp_dtype)
             load_kwargs["device_map"] = {"": device}
         model = (AutoModelForImageTextToText if vision else AutoModelForCausalLM).from_pretrained(args.model, **load_kwargs)
+        if vision:
+            vlm.pack_vision_attention(model)
         # Grow only: AutoPeftModelForCausalLM resizes the base the same way (only if the tokenizer is larger).
         if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
             model.resize_token_embeddings(len(tokenizer))  # new rows start at the mean embedding (HF default)

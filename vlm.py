@@ -24,8 +24,11 @@ when a task shows images (`digits`, `cryptogram`, `pixel`).
 
 Needs transformers >= 5.3 (Qwen2VLImageProcessorPil; the tests call `get_rope_index` with `mm_token_type_ids`).
 """
+import itertools
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 IMAGE = "<image>"   # the tasks' placeholder (vision_tasks.IMAGE), one per image
@@ -70,6 +73,40 @@ def build_tiny_vlm(tokenizer, size: str = "tiny"):
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return pack_vision_attention(model)
+
+
+# "flash" in the name: HF's vision towers then hand the attention every image at once with their boundaries
+# (cu_seqlens), as they do for flash-attention's varlen kernel, instead of calling it once per image from Python
+PACKED_ATTENTION = "flash_packed_sdpa"
+
+
+def packed_sdpa(module, query, key, value, attention_mask=None, dropout=0.0, scaling=None, is_causal=None,
+                cu_seq_lens_q=None, **kwargs):
+    """Vision-tower attention over images packed back to back: query/key/value (1, heads, tokens, D), image i's
+    tokens cu_seq_lens_q[i]:cu_seq_lens_q[i + 1]; each image attends within itself. One SDPA call per run of
+    equal-length images (a batch of one task's images is one run): at batch 128 the per-image calls were most of
+    an SFT step's ~2,600 kernel launches. Returns (1, tokens, heads, D), as HF's attention functions do."""
+    _, heads, tokens, dim = query.shape
+    bounds = [0, tokens] if cu_seq_lens_q is None else cu_seq_lens_q.tolist()
+    lengths = [b - a for a, b in zip(bounds, bounds[1:])]
+    outs, start = [], 0
+    for length, run in itertools.groupby(lengths):
+        n = len(list(run))
+        q, k, v = (t[0, :, start:start + n * length].unflatten(1, (n, length)).transpose(0, 1)
+                   for t in (query, key, value))                                          # images, heads, length, D
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scaling, is_causal=bool(is_causal))
+        outs.append(out.transpose(1, 2).reshape(n * length, heads, dim))
+        start += n * length
+    return torch.cat(outs)[None], None
+
+
+def pack_vision_attention(model):
+    """`model` (a VLM) with its vision tower's attention run by packed_sdpa (same outputs as SDPA image by image,
+    tests/test_vlm.py). Returns the model."""
+    from transformers import AttentionInterface
+    AttentionInterface.register(PACKED_ATTENTION, packed_sdpa)
+    base_model(model).set_attn_implementation({"vision_config": PACKED_ATTENTION})
     return model
 
 

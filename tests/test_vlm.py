@@ -189,6 +189,29 @@ def test_pixel_inputs_equal_the_image_processors():
     assert torch.equal(pixels["pixel_values"], ref["pixel_values"])
 
 
+def test_packed_vision_attention_equals_sdpa_image_by_image():
+    """vlm.packed_sdpa (one SDPA call per run of equal-size images) gives the image features and gradients of HF's
+    own SDPA path (one call per image), on a batch mixing sizes (runs of 3, 1, 3 and 1 images)."""
+    images = task_images()
+    images = sorted(images, key=lambda im: im.shape)[:3] + images[-1:] + sorted(images, key=lambda im: im.shape)[:3] + images[-1:]
+    tok = sft.build_char_tokenizer(list(get_task("digits").special_tokens) + vlm.VISION_TOKENS)
+    pixels = vlm.pixel_inputs(vlm.build_image_processor(), images)
+    features, grads = [], []
+    for packed in (False, True):
+        torch.manual_seed(0)
+        model = vlm.build_tiny_vlm(tok, "tiny")
+        if not packed:
+            model.set_attn_implementation({"vision_config": "sdpa"})
+        assert model.config.vision_config._attn_implementation == (vlm.PACKED_ATTENTION if packed else "sdpa")
+        out = torch.cat(model.model.get_image_features(**pixels).pooler_output)
+        out.square().sum().backward()
+        features.append(out.detach())
+        grads.append(model.model.visual.blocks[0].attn.qkv.weight.grad)
+    assert len({im.shape for im in images}) >= 2
+    torch.testing.assert_close(features[1], features[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)
+
+
 def tiny_qwen_vl(cls, config_cls, image_token_id, **vision):
     text = dict(vocab_size=image_token_id + 4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                 num_key_value_heads=1, intermediate_size=16, head_dim=8, bos_token_id=None, eos_token_id=None)
