@@ -78,10 +78,11 @@ def test_pack_masks_env_tokens_and_right_aligns_completions():
     assert aggregate_loss(token_loss, mask, "dapo", num_tokens=3).item() == pytest.approx(7.0)
 
 
-@pytest.mark.parametrize("lora", [False, True])
-def test_chunked_logprobs_match_the_full_pass(lora):
+@pytest.mark.parametrize("lora,temperature", [(False, 0.7), (True, 0.7), (False, 1.0)])
+def test_chunked_logprobs_match_the_full_pass(lora, temperature):
     """--logprob-chunk: same log-probs, entropies and gradients as the one-shot LM-head pass (chunks that do not
-    divide B x C included), for a plain and a LoRA model, at temperature 0.7."""
+    divide B x C included), for a plain and a LoRA model, at temperature 0.7 and 1 (where the chunk skips the
+    division)."""
     import sft
     from grpo import token_logprobs
     tok = sft.build_char_tokenizer([])
@@ -96,7 +97,7 @@ def test_chunked_logprobs_match_the_full_pass(lora):
     results = []
     for chunk in (0, 5):
         model.zero_grad()
-        logp, entropy = token_logprobs(model, seqs, 6, pad, 0.7, chunk=chunk)
+        logp, entropy = token_logprobs(model, seqs, 6, pad, temperature, chunk=chunk)
         (logp * torch.linspace(-1, 1, 18).view(3, 6)).sum().backward()
         grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
         results.append((logp.detach(), entropy, grads))
@@ -106,3 +107,15 @@ def test_chunked_logprobs_match_the_full_pass(lora):
     torch.testing.assert_close(e1, e0, atol=1e-5, rtol=1e-5)
     for a, b in zip(g0, g1):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
+def test_head_logprobs_entropy_over_many_rows():
+    """_head_logprobs sums p log p 32 rows at a time: the same entropies as over the whole chunk at once."""
+    from grpo import _head_logprobs
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50, bias=False)
+    hidden, targets = torch.randn(70, 8), torch.randint(0, 50, (70,))
+    logp, entropy = _head_logprobs(hidden, targets, head, 1.0)
+    ref = torch.log_softmax(head(hidden), -1)
+    torch.testing.assert_close(logp, ref.gather(-1, targets[:, None])[:, 0])
+    torch.testing.assert_close(entropy, -(ref.exp() * ref).sum(-1))
