@@ -141,7 +141,8 @@ def _compiled(fn):
 
 
 class DecodeEngine:
-    """Static-KV decoder over a snapshot of `model`'s weights (take a new one after an optimizer step).
+    """Static-KV decoder over a snapshot of `model`'s weights (take a new one after an optimizer step; close() the
+    old one before a training pass).
     prefill(input_ids, attention, capacity) -> last-position logits (B, V); step(tokens (B,)) -> logits (B, V).
     bucket: decode steps attend over the filled columns rounded up to a multiple of this (0 = the whole capacity);
     compile: run the decode step's layers through torch.compile."""
