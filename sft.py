@@ -131,9 +131,9 @@ class Args:
     task, else 0"""
     # logging, eval, checkpoints
     eval_every: int = 100
-    """steps between val-loss evaluations (and at the last step)"""
+    """steps between val-loss evaluations (and at the last step); 0 = only at the last step"""
     save_every: int = 100
-    """steps between checkpoints in <out-dir>/ckpt (and at the last step)"""
+    """steps between checkpoints in <out-dir>/ckpt (and at the last step); 0 = only at the last step"""
     eval_episodes: int = 0
     """after training, play this many greedy episodes on the task's val split and print success per family (0 = off)"""
     out_dir: str | None = None
@@ -726,7 +726,7 @@ if __name__ == "__main__":
         if args.context_loss_weight > 0:
             record["context_loss"] = context_sum / max(n_context, 1)
         last = step + 1 == args.steps
-        if val_data and ((step + 1) % args.eval_every == 0 or last):
+        if val_data and ((args.eval_every > 0 and (step + 1) % args.eval_every == 0) or last):
             record["val_loss"] = val_loss(model, val_data, args.batch_size, tokenizer.pad_token_id, device, amp_dtype,
                                           image_processor)
             tqdm.write(f"step {step + 1}/{args.steps} | loss {record['loss']:.4f} | val {record['val_loss']:.4f} | "
@@ -735,7 +735,7 @@ if __name__ == "__main__":
         with metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
-        if (step + 1) % args.save_every == 0 or last:
+        if (args.save_every > 0 and (step + 1) % args.save_every == 0) or last:
             save_checkpoint(ckpt_dir, model, optimizer, scheduler, scaler, step + 1, args)
             plot_losses(records, out_dir / "loss.png")
     bar.close()

@@ -439,3 +439,13 @@ def test_context_loss_weight_trains_the_context_too(tmp_path):
                          env=ENV, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "--context-loss-weight must be >= 0" in bad.stderr
 
+
+
+def test_eval_and_save_every_zero_mean_only_at_the_end(tmp_path):
+    out = tmp_path / "run"
+    cmd = sft_cmd(out, "--steps", "6") + ["--eval-every", "0", "--save-every", "0"]   # later flags win
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = read_metrics(out)
+    assert [r["step"] for r in rows if "val_loss" in r] == [6]
+    assert os.path.exists(out / "ckpt")
