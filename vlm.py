@@ -237,9 +237,9 @@ def rope_positions(model, input_ids, attention, pixels):
     order = torch.sort((~valid).int(), dim=1, stable=True).indices   # each row's real tokens first, in order
     valid = valid.gather(1, order)
     image = (input_ids.gather(1, order) == config.image_token_id) & valid
-    before, after = torch.zeros_like(image[:, :1]), torch.zeros_like(image[:, :1])
-    start = image & ~torch.cat([before, image[:, :-1]], 1)   # first token of an image
-    end = image & ~torch.cat([image[:, 1:], after], 1)       # last token of an image
+    edge = torch.zeros_like(image[:, :1])
+    start = image & ~torch.cat([edge, image[:, :-1]], 1)   # first token of an image
+    end = image & ~torch.cat([image[:, 1:], edge], 1)      # last token of an image
     # no pixels, no image to look up (image tokens without pixels would break the vision tower anyway)
     grid = pixels["image_grid_thw"].to(input_ids.device) if pixels else input_ids.new_tensor([[1, merge, merge]])
     # the image a token belongs to: images are numbered row by row, left to right (the model's scatter order)

@@ -85,7 +85,8 @@ def main():
         configs += [("engine graph, sdpa, whole cache, compiled", dict(cuda_graph=graph, attention="sdpa", bucket=0, compile=True)),
                     ("engine graph, sdpa, buckets of 64, compiled", dict(cuda_graph=graph, attention="sdpa", compile=True)),
                     ("engine graph, manual, buckets of 64, compiled", dict(cuda_graph=graph, attention="manual", compile=True))]
-    for compiled in ([False] if args.no_compile else [False, True]) if args.profile and device.type == "cuda" else []:
+    profiled = [] if not (args.profile and device.type == "cuda") else [False] if args.no_compile else [False, True]
+    for compiled in profiled:
         engine = DecodeEngine(model, dtype=dtype, cuda_graph=False, compile=compiled)
         engine.prefill(ids, attention, capacity=L + args.new_tokens)
         step_tokens = ids[:, -1].clone()
