@@ -445,7 +445,8 @@ def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr,
                 for im, b in zip(images, boxes):
                     p, grid = vlm.patchify(image_processor, im)
                     rows, cols = (grid[1:] // image_processor.merge_size).tolist()
-                    rendered[i].append(((p, grid), torch.from_numpy(vlm.patch_labels(b, im.shape[:2], (rows, cols)))))
+                    rendered[i].append(((p, grid), torch.from_numpy(vlm.patch_labels(
+                        b, im.shape[:2], (rows, cols), centres_only=getattr(task, "label_centres", False)))))
             patched += [p for p, _ in rendered[i]]
             targets += [t for _, t in rendered[i]]
         pixels = vlm.pixel_values(image_processor, patched, device)

@@ -292,6 +292,11 @@ class DigitsTask:
     max_turns = 1
     max_new_tokens = 64
     size = 100
+    # the 100 px canvas as a Qwen-VL processor cuts it (stretched to 112 px): 4 x 4 image tokens of 25 canvas px.
+    # A digit (24-36 px, 2 px apart) spans up to 2 x 2 of them, so the warm-up labels only the token of its centre
+    # (one token per digit: no two centres share a token) and the demo lists digits in those tokens' order.
+    token_grid = 4
+    label_centres = True
 
     def __init__(self, mnist_dir=None):
         self.mnist_dir = mnist_dir
@@ -363,9 +368,11 @@ class DigitsTask:
         return self.reset(example).images()
 
     def demo(self, example):
-        # left to right (by box centre): a model can only learn an order it can see in the image
-        order = sorted(range(len(example["digits"])),
-                       key=lambda i: example["corners"][i][1] + example["sizes"][i] / 2)
+        # in the order of the image tokens their centres fall in (row by row, left to right): the order the LM
+        # reads them in, so listing them is copying the digit tokens out one after another
+        cell = self.size / self.token_grid
+        centre = lambda i: [corner + example["sizes"][i] / 2 for corner in example["corners"][i]]   # y, x
+        order = sorted(range(len(example["digits"])), key=lambda i: (int(centre(i)[0] // cell), centre(i)[1]))
         shown = ", ".join(str(example["digits"][i]) for i in order)
         how = f"their sum is {example['answer']}" if example["question"] == "sum" else \
             f"sorted: {example['answer']}"

@@ -253,14 +253,16 @@ def rope_positions(model, input_ids, attention, pixels):
     return torch.zeros_like(positions).scatter_(2, order.expand(3, B, L), positions)
 
 
-def patch_labels(boxes, image_hw, grid_hw, min_cover=0.5):
+def patch_labels(boxes, image_hw, grid_hw, min_cover=0.5, centres_only=False):
     """The class under each merged patch (one image token) of an image: (rows * cols,) int64, row-major as the
     vision tower outputs them (the processor orders patches by merged block). boxes: (x1, y1, x2, y2, class) in the
     image's pixels, x2/y2 exclusive, class > 0 (0 = background); image_hw: the image's (H, W); grid_hw: its merged
     grid (rows, cols) = image_grid_thw[1:] // merge_size. The processor stretches the whole image onto the grid,
     so patch (r, c) sees the cell [c W/cols, (c+1) W/cols) x [r H/rows, (r+1) H/rows) of the original image.
     A patch gets the class of the box covering most of its cell if that is >= min_cover of it, and every box
-    also claims the patch its centre falls in, so a glyph smaller than a cell (a 3x5 px label) is never lost."""
+    also claims the patch its centre falls in, so a glyph smaller than a cell (a 3x5 px label) is never lost.
+    centres_only: a box claims only the patch of its centre (one token per object: the LM can count objects by
+    reading the tokens in order; tasks set it with `label_centres`)."""
     (H, W), (rows, cols) = image_hw, grid_hw
     if not len(boxes):
         return np.zeros(rows * cols, np.int64)
@@ -269,6 +271,8 @@ def patch_labels(boxes, image_hw, grid_hw, min_cover=0.5):
     over_y = (np.minimum(b[:, 3:4], ys[1:]) - np.maximum(b[:, 1:2], ys[:-1])).clip(0)   # n, rows
     over_x = (np.minimum(b[:, 2:3], xs[1:]) - np.maximum(b[:, 0:1], xs[:-1])).clip(0)   # n, cols
     cover = over_y[:, :, None] * over_x[:, None, :] / (H / rows * W / cols)            # n, rows, cols
+    if centres_only:
+        cover[:] = 0
     cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     n = np.nonzero((cx >= 0) & (cx < W) & (cy >= 0) & (cy < H))[0]                       # boxes still in view
     cover[n, (cy[n] * rows / H).astype(int), (cx[n] * cols / W).astype(int)] += 1

@@ -65,6 +65,28 @@ def test_patch_labels_follow_the_processors_resize_and_token_order():
     assert inked[labels == 7].all()
 
 
+def test_centres_only_labels_one_token_per_box():
+    boxes = [(60, 5, 80, 20, 3), (0, 50, 50, 100, 1), (77, 62, 100, 100, 2)]   # as above: centres (70, 12.5),
+    grid = vlm.patch_labels(boxes, (100, 100), (4, 4), centres_only=True)       # (25, 75), (88.5, 81)
+    assert grid.reshape(4, 4).tolist() == [[0, 0, 3, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 2]]
+
+
+def test_digits_demo_lists_the_digits_in_the_order_of_their_centre_tokens():
+    """What the warm-up teaches the tower to mark (one token per digit, at its centre) read in token order is what
+    the demo's think section lists: the LM's job is to copy the marked tokens out, then sort or add."""
+    task, processor = get_task("digits"), vlm.build_image_processor()
+    for example in task.examples("train", 60, seed=3):
+        [image] = task.reset(example).images()
+        _, grid = vlm.patchify(processor, image)
+        rows, cols = (grid[1:] // processor.merge_size).tolist()
+        assert (rows, cols) == (task.token_grid, task.token_grid)
+        labels = vlm.patch_labels(task.image_boxes(example)[0], image.shape[:2], (rows, cols), centres_only=True)
+        assert (labels > 0).sum() == len(example["digits"])    # no two centres share a token
+        think = task.demo(example)[0][1][0]
+        shown = think.split("I see the digits ")[1].split(";")[0]
+        assert shown == ", ".join(str(c - 1) for c in labels[labels > 0])
+
+
 @pytest.mark.parametrize("name", ["digits", "cryptogram", "pixel", "coords-image"])
 def test_image_boxes_frame_what_was_drawn(name):
     task = get_task(name)
