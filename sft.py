@@ -129,6 +129,10 @@ class Args:
     built from scratch does not learn shapes through the LM loss alone (README). Counts against --time-budget and
     stops early after half of it; skipped by --resume. 0 = off; -1 = auto: 600 for --model tiny on an image
     task, else 0"""
+    freeze_vision: int = -1
+    """image tasks: 1 = the vision tower (merger included) is not trained by the LM loss, 0 = it is; -1 = auto: frozen
+    after a vision warm-up, whose features the LM's first, random gradients would otherwise overwrite (call R,
+    README)"""
     # logging, eval, checkpoints
     eval_every: int = 100
     """steps between val-loss evaluations (and at the last step); 0 = only at the last step"""
@@ -482,14 +486,14 @@ def val_loss(model, data, batch_size, pad_id, device, amp_dtype, image_processor
     return total / max(count, 1)
 
 
-def save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, scaler, step: int, args: Args):
-    """Atomically (write ckpt.tmp/, then swap it in) save what --resume needs. Only trainable parameters are
-    saved: frozen weights are rebuilt from --model and --seed exactly as at the start."""
+def save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, scaler, step: int, args: Args, names):
+    """Atomically (write ckpt.tmp/, then swap it in) save what --resume needs. Only the parameters the run changes
+    (`names`: trained or warmed up) are saved: the others are rebuilt from --model and --seed exactly as at the start."""
     from safetensors.torch import save_file
     tmp, old = ckpt_dir.with_name(ckpt_dir.name + ".tmp"), ckpt_dir.with_name(ckpt_dir.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad},
+    save_file({n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if n in names},
               tmp / "trainable.safetensors")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
@@ -569,8 +573,13 @@ if __name__ == "__main__":
         image_processor = vlm.build_image_processor() if args.model == "tiny" else vlm.load_image_processor(args.model)
     if args.grad_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    run_params = {n for n, p in model.named_parameters() if p.requires_grad}  # what checkpoints hold
+    if args.freeze_vision == -1:  # auto
+        args.freeze_vision = int(vision and args.vision_warmup_steps > 0)
+    vision_params = {id(p) for p in vlm.base_model(model).model.visual.parameters()} if vision else set()
     n_params = sum(p.numel() for p in model.parameters())
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad and not (
+        args.freeze_vision and id(p) in vision_params))
     print(f"model {args.model} ({args.model_size if args.model == 'tiny' else 'hf'}{', vision-language' * vision}): "
           f"{n_params:,} params, {n_train:,} trainable, vocab {len(tokenizer)}, {len(new_token_ids)} task tokens")
 
@@ -604,7 +613,7 @@ if __name__ == "__main__":
     print(f"{batches_per_epoch} micro-batches per epoch; {args.steps * args.grad_accum / batches_per_epoch:.2f} epochs")
 
     # ---- optimizer, schedule, mixed precision ----
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad and not (args.freeze_vision and id(p) in vision_params)]
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
 
     def lr_factor(step):  # linear warmup, then cosine from 1 down to min_lr_ratio
@@ -630,7 +639,7 @@ if __name__ == "__main__":
         if changed:
             print(f"resume: args differ from the checkpoint's (saved, now): {changed}")
         saved = load_file(ckpt_dir / "trainable.safetensors", device=str(device))
-        missing = {n for n, p in model.named_parameters() if p.requires_grad} - set(saved)
+        missing = run_params - set(saved)
         if missing or model.load_state_dict(saved, strict=False).unexpected_keys:
             raise SystemExit(f"--resume: checkpoint does not match this model (missing {sorted(missing)[:3]}...)")
         training_state = torch.load(ckpt_dir / "training_state.pt", weights_only=True)
@@ -671,6 +680,10 @@ if __name__ == "__main__":
             if over:
                 print("vision warm-up stopped: it may take at most half of --time-budget")
                 break
+
+    if args.freeze_vision:  # no gradient through the tower: its features stay as warmed up (and a step is cheaper)
+        for p in vlm.base_model(model).model.visual.parameters():
+            p.requires_grad_(False)
 
     # ---- training loop ----
     epoch_cache = {}
@@ -737,7 +750,7 @@ if __name__ == "__main__":
             f.write(json.dumps(record) + "\n")
         bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
         if (args.save_every > 0 and (step + 1) % args.save_every == 0) or last:
-            save_checkpoint(ckpt_dir, model, optimizer, scheduler, scaler, step + 1, args)
+            save_checkpoint(ckpt_dir, model, optimizer, scheduler, scaler, step + 1, args, run_params)
             plot_losses(records, out_dir / "loss.png")
     bar.close()
 

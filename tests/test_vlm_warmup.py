@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -144,10 +145,18 @@ def test_sft_with_warmup_runs_and_resume_skips_it(tmp_path):
     assert [r["warmup_step"] for r in rows if "warmup_step" in r] == list(range(1, 7))
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]
     assert json.load(open(os.path.join(out, "args.json")))["vision_warmup_steps"] == 6
+    assert json.load(open(os.path.join(out, "args.json")))["freeze_vision"] == 1   # auto: after a warm-up
+    weights = lambda: load_file(os.path.join(out, "model.safetensors"))
+    at_3 = weights()
     stdout = run(*common, "--steps", "5", "--vision-warmup-steps", "6", "--resume")
     assert "vision warm-up" not in stdout and "resumed from" in stdout
     rows = metrics(out)
     assert sum("warmup_step" in r for r in rows) == 6 and [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5]
+    # the checkpoint held the warmed-up tower (not rebuilt from the seed) and steps 4-5 left it alone
+    at_5 = weights()
+    tower = [n for n in at_3 if ".visual." in n or n.startswith("visual.")]
+    assert tower and all(torch.equal(at_3[n], at_5[n]) for n in tower)
+    assert any(not torch.equal(at_3[n], at_5[n]) for n in at_3 if n not in tower)
 
 
 def test_warmup_defaults_and_refusals():
