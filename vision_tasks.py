@@ -416,6 +416,13 @@ CRYPTO_WEIGHTS = {"format": 0.25, "chars": 0.5, "answer_partial": 0.25, "correct
 _CRYPTO_RE = re.compile(r"^<think>.*?</think>\s*<chars>(.*?)</chars>\s*<answer>(.*?)</answer>$", re.S)
 
 
+def _nonword(rng, n):
+    """n random lower-case letters that are not a word of the list (so no held-out word leaks into training)."""
+    while (word := "".join(chr(97 + j) for j in rng.integers(0, 26, size=n))) in WORDS:
+        pass
+    return word
+
+
 def spaced(text):
     """'hello world' -> 'h e l l o _ w o r l d' (the message format of the prompt and <chars>)."""
     return " _ ".join(" ".join(word) for word in text.split())
@@ -468,8 +475,12 @@ class CryptogramTask:
     max_turns = 1
     max_new_tokens = 256   # the demo's think section copies the 26 decoder pairs out (~130 tokens)
 
-    def __init__(self, text_only=False, size=240):
-        self.text_only, self.size = text_only, size
+    def __init__(self, text_only=False, size=240, nonwords=0.5):
+        """nonwords: the chance that a train message's word is random letters (of a word's length) instead: with
+        527 train words a model fits the train set by recalling words from their coded shape, not by decoding
+        (cryptogram-text, call Q: train loss 0.07, test 0%); random letters can only be decoded. Val and test
+        messages are always held-out words."""
+        self.text_only, self.size, self.nonwords = text_only, size, nonwords
         self.name = "cryptogram-text" if text_only else "cryptogram"
 
     def examples(self, split, n, seed=0):
@@ -479,8 +490,9 @@ class CryptogramTask:
         out = []
         for i in range(n):
             k = int(rng.integers(1, 4))
-            plain = " ".join(str(w) for w in rng.choice(words, size=k))
             letters = [chr(97 + j) for j in range(26)]
+            plain = " ".join(_nonword(rng, len(w)) if split == "train" and rng.random() < self.nonwords else str(w)
+                             for w in rng.choice(words, size=k))
             coded_of = dict(zip(letters, (chr(65 + j) for j in rng.permutation(26))))   # plain -> CODED
             coded = " _ ".join(" ".join(coded_of[ch] for ch in word) for word in plain.split())
             pairs = [(coded_of[p], p) for p in letters]
