@@ -279,6 +279,12 @@ def test_grpo_eval_and_chat_run_on_an_image_task(sft_digits, tmp_path):
     rows = metrics(out)
     assert [r["step"] for r in rows] == [1, 2] and all(np.isfinite(r["loss"]) and np.isfinite(r["kl"]) for r in rows)
     assert "eval/success" in rows[-1] and os.path.exists(os.path.join(out, "preprocessor_config.json"))
+    # --freeze-vision (default): the policy gradient moves the language model, not the tower
+    from safetensors.torch import load_file
+    before, after = (load_file(os.path.join(d, "model.safetensors")) for d in (sft_digits, out))
+    tower = [n for n in before if "visual." in n]
+    assert tower and all(torch.equal(before[n], after[n]) for n in tower)
+    assert any(not torch.equal(before[n], after[n]) for n in before if n not in tower)
 
     ev = str(tmp_path / "eval")
     run("eval.py", "--task", "digits", "--model", sft_digits, out, "--n", "6", "--out-dir", ev)
