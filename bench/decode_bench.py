@@ -1,7 +1,6 @@
 """Where a rollout's decode time goes: the HF forward vs decode.py's engine (eager or CUDA graph; two attention
-implementations; attention over the whole static cache or the filled buckets; torch.compile'd layers or not; each
-group's prompt K/V copied into every row or shared), per decode step at a fixed batch, against the memory-bandwidth
-bounds.
+implementations; attention over the whole static cache or the filled buckets; torch.compile'd layers or not), per
+decode step at a fixed batch, against the memory-bandwidth bounds.
 
 Per configuration it times, after warm-up: `forward ms` one decode step of the model alone (HF: forward with a
 DynamicCache; engine: DecodeEngine.step), `sample ms` rollout.sample_tokens on that step's logits (T = 1),
@@ -9,12 +8,11 @@ DynamicCache; engine: DecodeEngine.step), `sample ms` rollout.sample_tokens on t
 Python bookkeeping, the host syncs and the engine's graph captures included; a fresh engine per call, as grpo.py
 takes one per step), and `captures ms` the host time of that call's graph warm-ups and captures. tok/s = batch / loop ms. Bounds: batch x HBM bandwidth / bytes
 read per step, with the weights alone (every parameter once, a tied embedding once) and with the weights plus
-the K/V cache at the run's mean context (prompt + half the new tokens; a shared prompt's K/V counted once per group).
+the K/V cache at the run's mean context (prompt + half the new tokens).
 
     python bench/decode_bench.py                                   # GPU: Qwen3-0.6B shape, batch 64
     python bench/decode_bench.py --model tiny --device cpu --new-tokens 16 --batch 8     # CPU smoke
-    python bench/decode_bench.py --profile         # also: the top kernels of 5 engine steps (eager; compiled, prompt
-                                                   # copied or shared)
+    python bench/decode_bench.py --profile         # also: the top kernels of 5 engine steps, eager and compiled
 """
 import argparse
 import os
@@ -69,8 +67,6 @@ def main():
     mean_context = L + args.new_tokens / 2
     limit = B * bandwidth / weight_bytes(model) if bandwidth else float("nan")
     limit_kv = B * bandwidth / (weight_bytes(model) + B * kv_bytes(model) * mean_context) if bandwidth else float("nan")
-    shared_context = B // args.group * L + B * args.new_tokens / 2  # K/V columns read per step, prompt K/V shared
-    limit_shared = B * bandwidth / (weight_bytes(model) + kv_bytes(model) * shared_context) if bandwidth else float("nan")
     print(f"{gpu} | {args.model} {dtype} | batch {B} ({B // args.group} prompts x {args.group}) | prompt {L} | "
           f"{args.new_tokens} new tokens | bounds: weights only {limit:,.0f} tok/s, weights + KV {limit_kv:,.0f} tok/s")
 
@@ -79,22 +75,19 @@ def main():
     sample_s = timed(lambda: sample_tokens(logits, 1.0, 1.0, gen), args.steps, device)
     rows = []
     graph = device.type == "cuda"
-    copied = dict(share_prompt=False)  # each row's cache holds a copy of its prompt's K/V
     configs = [("hf", None),
-               ("engine eager, sdpa, whole cache", dict(cuda_graph=False, attention="sdpa", bucket=0, **copied)),
-               ("engine graph, sdpa, whole cache", dict(cuda_graph=graph, attention="sdpa", bucket=0, **copied)),
-               ("engine graph, manual, whole cache", dict(cuda_graph=graph, attention="manual", bucket=0, **copied)),
-               ("engine graph, sdpa, buckets of 64", dict(cuda_graph=graph, attention="sdpa", bucket=64, **copied)),
-               ("engine graph, manual, buckets of 64", dict(cuda_graph=graph, attention="manual", bucket=64, **copied)),
-               ("engine graph, shared prompt, buckets of 64", dict(cuda_graph=graph, bucket=64, share_prompt=True))]
+               ("engine eager, sdpa, whole cache", dict(cuda_graph=False, attention="sdpa", bucket=0)),
+               ("engine graph, sdpa, whole cache", dict(cuda_graph=graph, attention="sdpa", bucket=0)),
+               ("engine graph, manual, whole cache", dict(cuda_graph=graph, attention="manual", bucket=0)),
+               ("engine graph, sdpa, buckets of 64", dict(cuda_graph=graph, attention="sdpa", bucket=64)),
+               ("engine graph, manual, buckets of 64", dict(cuda_graph=graph, attention="manual", bucket=64))]
     if not args.no_compile:
-        configs += [("engine graph, sdpa, whole cache, compiled", dict(cuda_graph=graph, attention="sdpa", bucket=0, compile=True, **copied)),
-                    ("engine graph, sdpa, buckets of 64, compiled", dict(cuda_graph=graph, attention="sdpa", compile=True, **copied)),
-                    ("engine graph, manual, buckets of 64, compiled", dict(cuda_graph=graph, attention="manual", compile=True, **copied)),
-                    ("engine graph, shared prompt, buckets of 64, compiled", dict(cuda_graph=graph, compile=True, share_prompt=True))]
-    profiled = [(False, False)] + ([] if args.no_compile else [(True, False), (True, True)])  # (compiled, shared)
-    for compiled, share in profiled if args.profile and device.type == "cuda" else []:
-        engine = DecodeEngine(model, dtype=dtype, cuda_graph=False, compile=compiled, share_prompt=share)
+        configs += [("engine graph, sdpa, whole cache, compiled", dict(cuda_graph=graph, attention="sdpa", bucket=0, compile=True)),
+                    ("engine graph, sdpa, buckets of 64, compiled", dict(cuda_graph=graph, attention="sdpa", compile=True)),
+                    ("engine graph, manual, buckets of 64, compiled", dict(cuda_graph=graph, attention="manual", compile=True))]
+    profiled = [] if not (args.profile and device.type == "cuda") else [False] if args.no_compile else [False, True]
+    for compiled in profiled:
+        engine = DecodeEngine(model, dtype=dtype, cuda_graph=False, compile=compiled)
         engine.prefill(ids, attention, capacity=L + args.new_tokens)
         step_tokens = ids[:, -1].clone()
         engine.step(step_tokens)
@@ -103,8 +96,7 @@ def main():
                 engine.step(step_tokens)
             torch.cuda.synchronize()
         busy = sum(e.self_device_time_total for e in prof.key_averages()) / 5 / 1e3
-        print(f"5 engine steps without a graph, {'compiled' if compiled else 'eager'}, prompt K/V "
-              f"{'shared' if share else 'copied'}: kernels busy {busy:.2f} ms per step")
+        print(f"5 engine steps without a graph, {'compiled' if compiled else 'eager'}: kernels busy {busy:.2f} ms per step")
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=70))
     for name, engine_kw in configs:
         with torch.no_grad():
@@ -134,7 +126,7 @@ def main():
                       generator=torch.Generator(device=device).manual_seed(1))
         loop_s = timed(lambda: generate(model, prompts, engine=make(), **gen_kw), 1, device) / args.new_tokens
         capture_s = engines[-1].capture_seconds if engines[-1] is not None else 0.0
-        rows.append((name, forward_s, sample_s, loop_s, capture_s, engine_kw is not None and engine_kw["share_prompt"]))
+        rows.append((name, forward_s, sample_s, loop_s, capture_s))
         print(f"{name}: forward {forward_s * 1e3:.2f} ms, loop {loop_s * 1e3:.2f} ms/token, graph captures "
               f"{capture_s * 1e3:.0f} ms per rollout", flush=True)
 
@@ -142,10 +134,10 @@ def main():
     print("| decoder | forward ms | sample ms | loop ms/token | captures ms/rollout | tok/s | % of weights-only bound "
           "| % of weights+KV bound |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, f, s, l, c, shared in rows:
+    for name, f, s, l, c in rows:
         tps = B / l
         print(f"| {name} | {f * 1e3:.2f} | {s * 1e3:.2f} | {l * 1e3:.2f} | {c * 1e3:.0f} | {tps:,.0f} | "
-              f"{100 * tps / limit:.1f} | {100 * tps / (limit_shared if shared else limit_kv):.1f} |")
+              f"{100 * tps / limit:.1f} | {100 * tps / limit_kv:.1f} |")
 
 
 if __name__ == "__main__":
