@@ -8,10 +8,7 @@ by one from Python (LoRA adds ~1,000 more): at batch 64 the GPU mostly waits for
    in the compute dtype; q/k/v and gate/up are concatenated (fewer, larger matmuls);
 2) keeps K/V in preallocated (B, kv_heads, capacity, head_dim) tensors per layer, written in place (capacity
    grows if an env reply runs past it);
-3) prefills each distinct prompt once and keeps one copy of its K/V for the rows that share it (the G samples of a
-   group; each row's cache then holds the columns after the prompt): a decode step's attention reads it once per
-   prompt, not once per row, then the row's own columns, in one softmax (with a 128-token prompt and 256 new
-   tokens, about half of what attention read with a copy per row; `share_prompt=False` copies it into each row);
+3) prefills each distinct prompt once and copies its K/V to the rows that share it (the G samples of a group);
 4) on CUDA, captures the one-token decode step as a CUDA graph (tokens, positions and the write index live in
    fixed buffers) and replays it: one launch per step instead of hundreds;
 5) attends over the filled cache columns only, rounded up to a multiple of `bucket` (one graph per bucket),
@@ -99,26 +96,6 @@ def _attend(q, K, V, mask, n_kv, attention):
     return (scores.softmax(-1).to(V.dtype) @ V).view(B, H, T, D)
 
 
-def _attend_shared(q, Kp, Vp, K, V, mask, n_kv):
-    """Attention over a prompt's K/V shared by its rows, then each row's own K/V, as one softmax (written out,
-    heads in _attend's order). q (B, H, T, D) with the rows grouped per prompt (B // U consecutive rows each);
-    Kp, Vp (U, kv, L, D): each prompt's K/V, read once for all its rows' queries; K, V (B, kv, columns, D);
-    mask (B, 1, T, L + columns) bool."""
-    B, H, T, D = q.shape
-    U, L = Kp.shape[0], Kp.shape[2]
-    n, gT = B // U, H // n_kv * T
-    # (B, kv, gT, ...) <-> (U, kv, n*gT, ...): a prompt's rows become one matmul's query rows
-    by_prompt = lambda x: x.view(U, n, n_kv, gT, -1).transpose(1, 2).reshape(U, n_kv, n * gT, -1)
-    by_row = lambda x: x.view(U, n_kv, n, gT, -1).transpose(1, 2).reshape(B, n_kv, gT, -1)
-    q = q.reshape(B, n_kv, gT, D)
-    scores = torch.cat([by_row(by_prompt(q) @ Kp.transpose(-1, -2)), q @ K.transpose(-1, -2)], -1).float() * D ** -0.5
-    scores = scores.masked_fill(~mask.repeat(1, 1, H // n_kv, 1), float("-inf"))
-    p = scores.softmax(-1).to(V.dtype)
-    out = by_row(by_prompt(p[..., :L]) @ Vp).flatten(0, 1)
-    # + the row's own part, added inside its matmul (in its fp32 accumulator: one rounding)
-    return torch.baddbmm(out, p[..., L:].flatten(0, 1), V.flatten(0, 1)).reshape(B, H, T, D)
-
-
 def _layer_qkv(h, ln1, qkv_w, qkv_b, q_norm, k_norm, cos, sin, eps, n_heads, n_kv, head_dim):
     """A layer's input norm, q/k/v projection, q/k norms and rotary: q (B, H, T, D), k, v (B, kv, T, D)."""
     B, T, _ = h.shape
@@ -132,12 +109,11 @@ def _layer_qkv(h, ln1, qkv_w, qkv_b, q_norm, k_norm, cos, sin, eps, n_heads, n_k
     return _rotate(q, cos, sin).transpose(1, 2), _rotate(k, cos, sin).transpose(1, 2), v.transpose(1, 2)
 
 
-def _layer_out(h, q, K, V, mask, o_w, o_b, ln2, gate_up_w, gate_up_b, down_w, down_b, eps, n_kv, attention,
-               Kp=None, Vp=None):
-    """Attention over the cache columns K, V (B, kv, columns, D) (after the shared prompt's Kp, Vp if given), the
-    output projection and the SwiGLU MLP, with both residuals: the layer's output hidden states (B, T, hidden)."""
+def _layer_out(h, q, K, V, mask, o_w, o_b, ln2, gate_up_w, gate_up_b, down_w, down_b, eps, n_kv, attention):
+    """Attention over the cache columns K, V (B, kv, columns, D), the output projection and the SwiGLU MLP, with
+    both residuals: the layer's output hidden states (B, T, hidden)."""
     B, T, _ = h.shape
-    o = _attend(q, K, V, mask, n_kv, attention) if Kp is None else _attend_shared(q, Kp, Vp, K, V, mask, n_kv)
+    o = _attend(q, K, V, mask, n_kv, attention)
     h = h + F.linear(o.transpose(1, 2).reshape(B, T, -1), o_w, o_b)
     gate, up = F.linear(_rms(h, ln2, eps), gate_up_w, gate_up_b).chunk(2, -1)
     return h + F.linear(F.silu(gate) * up, down_w, down_b)
@@ -169,13 +145,9 @@ class DecodeEngine:
     old one before a training pass).
     prefill(input_ids, attention, capacity) -> last-position logits (B, V); step(tokens (B,)) -> logits (B, V).
     bucket: decode steps attend over the filled columns rounded up to a multiple of this (0 = the whole capacity);
-    compile: run the decode step's layers through torch.compile;
-    share_prompt: keep one copy of each distinct prompt's K/V, read once per decode step for all the rows that share
-    it (that step's attention is then written out: `attention` applies to the prefill); False: copy it into each
-    row's cache."""
+    compile: run the decode step's layers through torch.compile."""
 
-    def __init__(self, model, dtype=None, cuda_graph=True, attention="sdpa", bucket=64, compile=False,
-                 share_prompt=True):
+    def __init__(self, model, dtype=None, cuda_graph=True, attention="sdpa", bucket=64, compile=False):
         reason = unsupported(model)
         if reason:
             raise ValueError(f"the decode engine does not support {reason}; use the model's own forward")
@@ -187,7 +159,7 @@ class DecodeEngine:
         self.cuda_graph = cuda_graph and self.device.type == "cuda"
         if attention not in ("manual", "sdpa"):
             raise ValueError(f"attention must be manual or sdpa, got {attention!r}")
-        self.attention, self.bucket, self.share_prompt = attention, bucket, share_prompt
+        self.attention, self.bucket = attention, bucket
         self.layer_qkv, self.layer_out = (_compiled(_layer_qkv), _compiled(_layer_out)) if compile else (_layer_qkv, _layer_out)
         self.eps = config.rms_norm_eps
         self.n_heads, self.n_kv = config.num_attention_heads, config.num_key_value_heads
@@ -225,24 +197,21 @@ class DecodeEngine:
         emb = torch.cat([freqs, freqs], -1)[:, :, None]
         return (emb.cos() * self.rope_scale).to(self.dtype), (emb.sin() * self.rope_scale).to(self.dtype)
 
-    def _forward(self, ids, positions, slots, mask, caches, columns=None, compiled=False, prompts=None, rows=None):
-        """ids, positions (B, T); slots (T,) cache columns to write; mask (B, 1, T, columns) bool (prompts given:
-        (B, 1, T, L + columns)); caches: per layer (K, V) of (B, kv_heads, capacity, head_dim), attended over their
-        first `columns` (default: all); prompts: per layer the shared prompt K/V (U, kv_heads, L, head_dim) attended
-        before them; rows: the output's rows, in this order (default: all). compiled: the layers through
-        torch.compile (decode steps). Returns the last position's logits in fp32."""
+    def _forward(self, ids, positions, slots, mask, caches, columns=None, compiled=False):
+        """ids, positions (B, T); slots (T,) cache columns to write; mask (B, 1, T, columns) bool; caches: per
+        layer (K, V) of (B, kv_heads, capacity, head_dim), attended over their first `columns` (default: all).
+        compiled: the layers through torch.compile (decode steps). Returns the last position's logits (B, V) in fp32."""
         layer_qkv, layer_out = (self.layer_qkv, self.layer_out) if compiled else (_layer_qkv, _layer_out)
         h = self.embed[ids]
         cos, sin = self._rope(positions)
-        for w, (K, V), prompt in zip(self.layers, caches, prompts or [()] * len(caches)):
+        for w, (K, V) in zip(self.layers, caches):
             q, k, v = layer_qkv(h, w["ln1"], *w["qkv"], w["q_norm"], w["k_norm"], cos, sin, self.eps, self.n_heads,
                                 self.n_kv, self.head_dim)
             K.index_copy_(2, slots, k)
             V.index_copy_(2, slots, v)
             h = layer_out(h, q, K[:, :, :columns], V[:, :, :columns], mask, *w["o"], w["ln2"], *w["gate_up"],
-                          *w["down"], self.eps, self.n_kv, self.attention, *prompt)
-        h = h[:, -1] if rows is None else h[rows, -1]
-        return F.linear(_rms(h, self.final_norm, self.eps), self.head).float()
+                          *w["down"], self.eps, self.n_kv, self.attention)
+        return F.linear(_rms(h[:, -1], self.final_norm, self.eps), self.head).float()
 
     # -- prefill and decode ---------------------------------------------------------------------------------
 
@@ -255,12 +224,6 @@ class DecodeEngine:
         B, L = input_ids.shape
         capacity = max(capacity, L + 1)
         rows, inverse = torch.unique(torch.cat([input_ids, attention.to(input_ids.dtype)], 1), dim=0, return_inverse=True)
-        # number the prompts in the order they first appear (torch.unique sorts them): GRPO's groups of rows in a
-        # row then need no reordering for the shared prompt below
-        first = torch.full((len(rows),), B, device=self.device).scatter_reduce_(
-            0, inverse, torch.arange(B, device=self.device), "amin")
-        rank = torch.argsort(first)
-        rows, inverse = rows[rank], torch.argsort(rank)[inverse]
         ids, att = rows[:, :L], rows[:, L:].bool()
         positions = (att.long().cumsum(-1) - 1).clamp(min=0)
         causal = torch.ones(L, L, dtype=torch.bool, device=self.device).tril()
@@ -270,52 +233,39 @@ class DecodeEngine:
                           torch.zeros(len(rows), self.n_kv, L, self.head_dim, dtype=self.dtype, device=self.device))
                          for _ in self.layers]
         logits = self._forward(ids, positions, torch.arange(L, device=self.device), mask[:, None], unique_caches)
-        # shared: the decode step takes the rows in groups of B // U, one per prompt, so every prompt needs as many
-        # rows (else, or with nothing to share, each row gets a copy). The engine holds its rows in that order:
-        # engine row r is the caller's row order[r] (self.order None: the same), and logits go back in the caller's.
-        counts = torch.bincount(inverse)
-        self.shared = self.share_prompt and len(rows) < B and bool((counts == counts[0]).all())
-        order = torch.sort(inverse, stable=True).indices if self.shared else torch.arange(B, device=self.device)
-        identity = torch.equal(order, torch.arange(B, device=self.device))
-        self.order, self.restore = (None, None) if identity else (order, torch.argsort(order))
-        self.offset = L if self.shared else 0  # `valid` columns before the first of the row caches'
-        self.prompts = unique_caches if self.shared else None
         self.caches = []
         for K, V in unique_caches:
-            row_k = torch.zeros(B, self.n_kv, capacity - self.offset, self.head_dim, dtype=self.dtype, device=self.device)
-            row_v = torch.zeros_like(row_k)
-            if not self.shared:
-                row_k[:, :, :L], row_v[:, :, :L] = K[inverse], V[inverse]
-            self.caches.append((row_k, row_v))
+            full_k = torch.zeros(B, self.n_kv, capacity, self.head_dim, dtype=self.dtype, device=self.device)
+            full_v = torch.zeros_like(full_k)
+            full_k[:, :, :L], full_v[:, :, :L] = K[inverse], V[inverse]
+            self.caches.append((full_k, full_v))
         del unique_caches
-        self.valid = torch.zeros(B, capacity, dtype=torch.bool, device=self.device)  # prompt columns, then the rest
-        self.valid[:, :L] = attention[order].bool()
+        self.valid = torch.zeros(B, capacity, dtype=torch.bool, device=self.device)
+        self.valid[:, :L] = attention.bool()
         self.tokens = torch.zeros(B, dtype=torch.long, device=self.device)
-        self.positions = positions[inverse[order]][:, -1] + 1
-        self.slot = torch.tensor([L - self.offset], device=self.device)  # the row caches' column for the next token
+        self.positions = positions[inverse][:, -1] + 1
+        self.slot = torch.tensor([L], device=self.device)  # the cache column the next token is written to
         self.length, self.graphs, self.graph_pool = L, {}, None  # a pool dies with its graphs: never reuse its handle
         return logits[inverse]
 
     def _columns(self):
-        """Row cache columns the next step attends over: the filled ones rounded up to a bucket (static per graph)."""
-        capacity = self.valid.shape[1] - self.offset
+        """Cache columns the next step attends over: the filled ones rounded up to a bucket (static per graph)."""
+        capacity = self.valid.shape[1]
         if not self.bucket:
             return capacity
-        return min(capacity, -(-(self.length + 1 - self.offset) // self.bucket) * self.bucket)
+        return min(capacity, -(-(self.length + 1) // self.bucket) * self.bucket)
 
     def _decode(self, columns):
-        self.valid[:, self.offset:].index_fill_(1, self.slot, True)
-        tokens = self.tokens if self.order is None else self.tokens[self.order]
-        return self._forward(tokens[:, None], self.positions[:, None], self.slot,
-                             self.valid[:, None, None, :self.offset + columns], self.caches, columns, compiled=True,
-                             prompts=self.prompts, rows=self.restore)
+        self.valid.index_fill_(1, self.slot, True)
+        return self._forward(self.tokens[:, None], self.positions[:, None], self.slot,
+                             self.valid[:, None, None, :columns], self.caches, columns, compiled=True)
 
     def close(self):
         """Free what the engine holds before a training pass: graphs, KV cache, weights snapshot; and, when no other
         engine holds graphs, cuBLAS's workspaces (32 MiB per stream and thread that ran a matmul: the capture
         stream's would sit idle through the training pass; the training's own are made again at its next matmul).
         The engine is unusable after this."""
-        self.graphs, self.graph_pool, self.caches, self.prompts, self.layers = {}, None, [], None, []
+        self.graphs, self.graph_pool, self.caches, self.layers = {}, None, [], []
         self.embed = self.head = self.valid = None
         _HOLDING_GRAPHS.discard(self)
         if self.cuda_graph and not _HOLDING_GRAPHS:
@@ -328,8 +278,7 @@ class DecodeEngine:
         return self.length >= self.valid.shape[1]
 
     def _grow(self):
-        """Double the cache's columns (an env reply ran past them; the row caches grow, a shared prompt's K/V stays);
-        the graphs are captured again."""
+        """Double the cache's columns (an env reply ran past them); the graphs are captured again."""
         extra = self.valid.shape[1]
         pad = lambda t: torch.cat([t, t.new_zeros(*t.shape[:2], extra, *t.shape[3:])], 2)
         self.caches = [(pad(K), pad(V)) for K, V in self.caches]
