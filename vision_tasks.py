@@ -479,7 +479,9 @@ class CryptogramTask:
     max_turns = 1
     max_new_tokens = 256   # the demo's think section copies the 26 decoder pairs out (~130 tokens)
 
-    def __init__(self, text_only=False, size=240, nonwords=0.5):
+    token_grid = 8   # the 224 px decoder as a Qwen-VL processor cuts it (no resize): 8 x 8 image tokens of 28 px
+
+    def __init__(self, text_only=False, size=224, nonwords=0.5):
         """nonwords: the chance that a train message's word is random letters (of a word's length) instead: with
         527 train words a model fits the train set by recalling words from their coded shape, not by decoding
         (cryptogram-text, call Q: train loss 0.07, test 0%); random letters can only be decoded. Val and test
@@ -515,22 +517,25 @@ class CryptogramTask:
         return out
 
     def _layout(self, example):
-        """(font, [(text, centre x, centre y)]): the decoder's 26 'X->y' cells, a 5x5 grid plus one centred below."""
-        s = self.size
-        font = _font("DejaVuSans.ttf", max(8, s // 16))
-        cells = []
-        for j, (cd, p) in enumerate(example["pairs"]):
-            row, col = divmod(j, 5)   # six rows: the 5x5 grid, then the 26th pair centred below it
-            cells.append((f"{cd}\u2192{p}", (col + 0.5) * s / 5 if j < 25 else s / 2, (row + 0.5) * s / 6))
-        return font, cells
+        """(font, [(letter, centre x, centre y)]): each pair's coded capital, then its plain lower-case letter, each
+        centred in its own image token, side by side, four pairs a row, row by row: one token per letter, in the
+        order the demo copies them out (with 'X->y' cells of 48 px, call T, the two letters of a pair often shared
+        a token and the transcription was not learned: loss 1.2)."""
+        cell = self.size / self.token_grid
+        font = _font("DejaVuSans.ttf", int(cell * 0.7))
+        letters = []
+        for j, pair in enumerate(example["pairs"]):
+            row, col = divmod(j, self.token_grid // 2)
+            letters += [(ch, (2 * col + k + 0.5) * cell, (row + 0.5) * cell) for k, ch in enumerate(pair)]
+        return font, letters
 
     def render(self, example):
-        """The decoder: 26 'X->y' cells on a white square (black text)."""
+        """The decoder: 26 coded -> plain letter pairs on a white square (black text)."""
         img = Image.new("RGB", (self.size, self.size), (255, 255, 255))
         draw = ImageDraw.Draw(img)
-        font, cells = self._layout(example)
-        for text, cx, cy in cells:
-            draw.text((cx, cy), text, fill=(0, 0, 0), font=font, anchor="mm")
+        font, letters = self._layout(example)
+        for ch, cx, cy in letters:
+            draw.text((cx, cy), ch, fill=(0, 0, 0), font=font, anchor="mm")
         return np.asarray(img)
 
     def reset(self, example):
@@ -540,18 +545,15 @@ class CryptogramTask:
 
     def image_boxes(self, example):
         """Per image of `reset(example).images()` (the decoder; none for cryptogram-text): a box per letter glyph
-        (x2, y2 exclusive), class = the letter's index in box_classes (coded A-Z 1-26, plain a-z 27-52); arrows are
-        background. For sft.py's vision warm-up."""
+        (x2, y2 exclusive), class = the letter's index in box_classes (coded A-Z 1-26, plain a-z 27-52). For
+        sft.py's vision warm-up."""
         if self.text_only:
             return []
-        font, cells = self._layout(example)
+        font, letters = self._layout(example)
         boxes = []
-        for text, cx, cy in cells:
-            _, top, _, bottom = font.getbbox(text, anchor="mm")
-            x0 = cx - font.getlength(text) / 2   # anchor "m" centres the advance width
-            for i in (0, 2):   # the coded letter, then the plain one
-                boxes.append((x0 + font.getlength(text[:i]), cy + top, x0 + font.getlength(text[:i + 1]), cy + bottom,
-                              self.box_classes.index(text[i])))
+        for ch, cx, cy in letters:
+            left, top, right, bottom = font.getbbox(ch, anchor="mm")
+            boxes.append((cx + left, cy + top, cx + right, cy + bottom, self.box_classes.index(ch)))
         return [boxes]
 
     def demo_images(self, example):

@@ -115,7 +115,7 @@ def pack_vision_attention(model):
 
 def build_image_processor():
     """Qwen2-VL's image processor (PIL backend: no torchvision needed): images are resized to multiples of 28 px
-    (patch 14 x merge 2), so a 100x100 digits canvas is 16 image tokens and a 240x240 cryptogram decoder 81."""
+    (patch 14 x merge 2), so a 100x100 digits canvas is 16 image tokens and a 224x224 cryptogram decoder 64."""
     from transformers import Qwen2VLImageProcessorPil
     return Qwen2VLImageProcessorPil(patch_size=14, merge_size=2, temporal_patch_size=2)
 
@@ -164,8 +164,8 @@ def expand(text: str, images, image_processor) -> str:
 def patchify(image_processor, image):
     """(patches, grid_thw) of one HxWx3 uint8 image: the processor's resize (PIL, to multiples of patch x merge
     px) and patch order (merge x merge blocks, row-major, as the vision tower reads them), kept in uint8, before
-    rescale/normalize: patches (n, C, P, P) uint8, one byte a value, so sft.py keeps every example's (a 240x240
-    cryptogram decoder is 190 KB, 1.5 MB as float pixel values), and grid_thw (1, rows, cols) int64."""
+    rescale/normalize: patches (n, C, P, P) uint8, one byte a value, so sft.py keeps every example's (a 224x224
+    cryptogram decoder is 150 KB, 1.2 MB as float pixel values), and grid_thw (1, rows, cols) int64."""
     from transformers import Qwen2VLImageProcessorPil
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
     if not (isinstance(image_processor, Qwen2VLImageProcessorPil) and image_processor.do_resize):

@@ -125,7 +125,7 @@ def test_cryptogram_words_disjoint_and_cipher_consistent():
     assert sorted(decode) == [chr(65 + i) for i in range(26)] and sorted(decode.values()) == [chr(97 + i) for i in range(26)]
     assert " ".join("".join(decode[c] for c in w.split()) for w in ex["coded"].split("_")) == ex["plain"]
     img = task.render(ex)
-    assert img.shape == (240, 240, 3) and (img == 255).mean() > 0.8   # black text on a white square
+    assert img.shape == (224, 224, 3) and (img == 255).mean() > 0.8   # black text on a white square
     text_ex = TASKS["cryptogram-text"].examples("test", 1, seed=5)[0]
     assert all(f"{c}->{p}" in text_ex["prompt"] for c, p in text_ex["pairs"])
 
@@ -351,16 +351,22 @@ def test_expert_tool_results_contain_the_answer():
 
 
 def test_cryptogram_demo_copies_the_decoder_out_and_fits_the_budget():
-    """The demo's think section lists the 26 pairs in the decoder's reading order (the order its cells are drawn),
-    earns the full reward, and its completion fits max_new_tokens with the char tokenizer."""
+    """The demo's think section lists the 26 pairs in the order of the decoder's image tokens (one letter a token:
+    the warm-up's labels read in token order), earns the full reward, and its completion fits max_new_tokens with
+    the char tokenizer."""
     import sft
-    task = TASKS["cryptogram"]
+    import vlm
+    task, processor = TASKS["cryptogram"], vlm.build_image_processor()
     tok = sft.build_char_tokenizer(task.special_tokens)
     for ex in task.examples("train", 20, seed=3):
         completion = task.demo(ex)[0][1][0]
         think = completion[len("<think>"):completion.index("</think>")]
         assert think == "Decoder: " + " ".join(f"{c}->{p}" for c, p in ex["pairs"])
-        assert [text for text, _, _ in task._layout(ex)[1]] == [f"{c}\u2192{p}" for c, p in ex["pairs"]]
+        image = task.render(ex)
+        _, grid = vlm.patchify(processor, image)
+        assert (grid[1:] // processor.merge_size).tolist() == [task.token_grid] * 2
+        labels = vlm.patch_labels(task.image_boxes(ex)[0], image.shape[:2], (task.token_grid,) * 2)
+        assert "".join(task.box_classes[c] for c in labels[labels > 0]) == "".join(c + p for c, p in ex["pairs"])
         total, c = vt.cryptogram_reward(completion, ex)
         assert c["correct"] == 1.0 and c["chars"] == 1.0 and c["format"] == 1.0
         assert len(tok.encode(completion, add_special_tokens=False)) <= task.max_new_tokens - 1   # + eos
