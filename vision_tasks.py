@@ -290,7 +290,7 @@ class DigitsTask:
     special_tokens = SPECIAL_TOKENS
     stop_tokens = ["</answer>"]
     max_turns = 1
-    max_new_tokens = 96   # the longest demo: 73 tokens of the character tokenizer (a three-digit sum's steps)
+    max_new_tokens = 64
     size = 100
     # the 100 px canvas as a Qwen-VL processor cuts it (stretched to 112 px): 4 x 4 image tokens of 25 canvas px.
     # A digit (24-36 px, 2 px apart) spans up to 2 x 2 of them, so the warm-up labels only the token of its centre
@@ -373,13 +373,9 @@ class DigitsTask:
         cell = self.size / self.token_grid
         centre = lambda i: [corner + example["sizes"][i] / 2 for corner in example["corners"][i]]   # y, x
         order = sorted(range(len(example["digits"])), key=lambda i: (int(centre(i)[0] // cell), centre(i)[1]))
-        read = [example["digits"][i] for i in order]
-        shown = ", ".join(str(d) for d in read)
-        # the sum one digit at a time ("3 + 7 = 10, 10 + 2 = 12"): each step is a small addition table (SFT with
-        # the whole sum in one token pair: sum 69% against sorted 88.5%, call R)
-        steps = ", ".join(f"{sum(read[:j])} + {read[j]} = {sum(read[:j + 1])}" for j in range(1, len(read)))
-        how = f"sorted: {example['answer']}" if example["question"] == "sorted" else \
-            f"{steps}; their sum is {example['answer']}" if steps else f"their sum is {example['answer']}"
+        shown = ", ".join(str(example["digits"][i]) for i in order)
+        how = f"their sum is {example['answer']}" if example["question"] == "sum" else \
+            f"sorted: {example['answer']}"
         return [[(example["prompt"], False),
                  (f"<think>I see the digits {shown}; {how}.</think><answer>{example['answer']}</answer>", True)]]
 

@@ -5,7 +5,6 @@ resumes with it, grpo adds the bonus only when asked (CPU, ~1 minute).
     python -m pytest -q tests/test_vlm_warmup.py
 """
 import json
-import re
 import os
 import subprocess
 import sys
@@ -77,7 +76,6 @@ def test_digits_demo_lists_the_digits_in_the_order_of_their_centre_tokens():
     """What the warm-up teaches the tower to mark (one token per digit, at its centre) read in token order is what
     the demo's think section lists: the LM's job is to copy the marked tokens out, then sort or add."""
     task, processor = get_task("digits"), vlm.build_image_processor()
-    tokenizer = sft.build_char_tokenizer(list(task.special_tokens) + vlm.VISION_TOKENS)
     for example in task.examples("train", 60, seed=3):
         [image] = task.reset(example).images()
         _, grid = vlm.patchify(processor, image)
@@ -88,11 +86,6 @@ def test_digits_demo_lists_the_digits_in_the_order_of_their_centre_tokens():
         think = task.demo(example)[0][1][0]
         shown = think.split("I see the digits ")[1].split(";")[0]
         assert shown == ", ".join(str(c - 1) for c in labels[labels > 0])
-        assert len(tokenizer(think)["input_ids"]) <= task.max_new_tokens
-        for a, b, c in re.findall(r"(\d+) \+ (\d+) = (\d+)", think):   # a sum's steps add up
-            assert int(a) + int(b) == int(c)
-        if example["question"] == "sum" and len(example["digits"]) > 1:
-            assert f"= {example['answer']}; their sum is {example['answer']}" in think
 
 
 @pytest.mark.parametrize("name", ["digits", "cryptogram", "pixel", "coords-image"])
