@@ -429,7 +429,7 @@ if __name__ == "__main__":
         import copy
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     if args.freeze_vision and image_processor is not None:
-        vlm.base_model(model).model.visual.requires_grad_(False)
+        vlm.vision_tower(model).requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     # Trainable weights are kept in fp32 and the forward runs under autocast in --dtype: a bf16 weight cannot
     # take an update below 1/256 of its size, so small-lr steps of a bf16-loaded model round away to nothing.

@@ -433,7 +433,7 @@ def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr,
     seeded by (seed, step).
     Records: warmup_loss, warmup_acc (all image tokens), warmup_acc_fg (tokens on something drawn)."""
     inner = vlm.base_model(model).model   # the HF VLM's vision tower + text model
-    params = [p for p in inner.visual.parameters() if p.requires_grad]
+    params = [p for p in vlm.vision_tower(model).parameters() if p.requires_grad]
     head = torch.nn.Linear(model.get_input_embeddings().embedding_dim, len(task.box_classes)).to(device)
     optimizer = torch.optim.AdamW(params + list(head.parameters()), lr=lr, betas=(0.9, 0.95))
     model.train()
@@ -576,7 +576,7 @@ if __name__ == "__main__":
     run_params = {n for n, p in model.named_parameters() if p.requires_grad}  # what checkpoints hold
     if args.freeze_vision == -1:  # auto
         args.freeze_vision = int(vision and args.vision_warmup_steps > 0)
-    vision_params = {id(p) for p in vlm.base_model(model).model.visual.parameters()} if vision else set()
+    vision_params = {id(p) for p in vlm.vision_tower(model).parameters()} if vision and args.freeze_vision else set()
     n_params = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad and not (
         args.freeze_vision and id(p) in vision_params))
@@ -682,8 +682,7 @@ if __name__ == "__main__":
                 break
 
     if args.freeze_vision:  # no gradient through the tower: its features stay as warmed up (and a step is cheaper)
-        for p in vlm.base_model(model).model.visual.parameters():
-            p.requires_grad_(False)
+        vlm.vision_tower(model).requires_grad_(False)
 
     # ---- training loop ----
     epoch_cache = {}

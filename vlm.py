@@ -120,6 +120,15 @@ def build_image_processor():
     return Qwen2VLImageProcessorPil(patch_size=14, merge_size=2, temporal_patch_size=2)
 
 
+def vision_tower(model):
+    """The vision tower (merger included) of a Qwen-VL-layout model (`model.model.visual`), PEFT-wrapped or not."""
+    tower = getattr(base_model(model).model, "visual", None)
+    if tower is None:
+        raise ValueError(f"{type(base_model(model)).__name__} has no Qwen-VL vision tower at .model.visual "
+                         "(needed by the vision warm-up and --freeze-vision; pass --freeze-vision 0 / --no-freeze-vision)")
+    return tower
+
+
 def is_vlm(model) -> bool:
     return getattr(model.config, "vision_config", None) is not None   # PeftModel forwards .config
 

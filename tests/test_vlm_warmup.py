@@ -159,6 +159,13 @@ def test_sft_with_warmup_runs_and_resume_skips_it(tmp_path):
     assert any(not torch.equal(at_3[n], at_5[n]) for n in at_3 if n not in tower)
 
 
+def test_vision_tower_names_what_is_missing():
+    tokenizer = sft.build_char_tokenizer(vlm.VISION_TOKENS)
+    assert vlm.vision_tower(vlm.build_tiny_vlm(tokenizer, "tiny")) is not None
+    with pytest.raises(ValueError, match="no Qwen-VL vision tower"):
+        vlm.vision_tower(sft.build_tiny_model(tokenizer, "tiny"))
+
+
 def test_warmup_defaults_and_refusals():
     assert sft.Args().vision_warmup_steps == -1   # auto: on for --model tiny on image tasks (checked in sft_digits runs)
     out = subprocess.run([sys.executable, "sft.py", "--task", "toy_tasks:say", "--vision-warmup-steps", "5"],
