@@ -576,10 +576,10 @@ if __name__ == "__main__":
     run_params = {n for n, p in model.named_parameters() if p.requires_grad}  # what checkpoints hold
     if args.freeze_vision == -1:  # auto
         args.freeze_vision = int(vision and args.vision_warmup_steps > 0)
-    vision_params = {id(p) for p in vlm.vision_tower(model).parameters()} if vision and args.freeze_vision else set()
+    frozen = {id(p) for p in vlm.vision_tower(model).parameters()} if vision and args.freeze_vision else set()
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in frozen]  # what the optimizer steps
     n_params = sum(p.numel() for p in model.parameters())
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad and not (
-        args.freeze_vision and id(p) in vision_params))
+    n_train = sum(p.numel() for p in params)
     print(f"model {args.model} ({args.model_size if args.model == 'tiny' else 'hf'}{', vision-language' * vision}): "
           f"{n_params:,} params, {n_train:,} trainable, vocab {len(tokenizer)}, {len(new_token_ids)} task tokens")
 
@@ -613,7 +613,6 @@ if __name__ == "__main__":
     print(f"{batches_per_epoch} micro-batches per epoch; {args.steps * args.grad_accum / batches_per_epoch:.2f} epochs")
 
     # ---- optimizer, schedule, mixed precision ----
-    params = [p for p in model.parameters() if p.requires_grad and not (args.freeze_vision and id(p) in vision_params)]
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
 
     def lr_factor(step):  # linear warmup, then cosine from 1 down to min_lr_ratio
