@@ -5,7 +5,7 @@ Three tasks (`TASKS`), plus text-only variants for testing the pipeline with tex
   question asks for the digits sorted ascending ("1, 3, 7") or for their sum. Answer format
   `<think>...</think><answer>...</answer>`; reward = 0.25 * format + correct.
 - `cryptogram` (`cryptogram-text`): a per-sample random substitution cipher. The decoder image holds the
-  26 `CODED->plain` pairs in random order on a white square (5x5 grid plus one below); the coded message
+  26 `CODED->plain` pairs in random order on a white square (one pair per image token); the coded message
   is in the prompt, one character per space and `_` between words. The model answers
   `<think>...</think><chars>h e l l o _ w o r l d</chars><answer>hello world</answer>`. Rewards as in
   r1_vlm (see `cryptogram_reward`). `cryptogram-text` writes the decoder table as text instead.
@@ -473,7 +473,7 @@ class CryptogramTask:
     special_tokens = SPECIAL_TOKENS
     stop_tokens = ["</answer>"]
     max_turns = 1
-    max_new_tokens = 256   # the demo's think section copies the 26 decoder pairs out (~130 tokens)
+    max_new_tokens = 160   # the demo: 'J->h ' per letter (<= 12 letters), <chars>, <answer>
 
     token_grid = 8   # the 224 px decoder as a Qwen-VL processor cuts it (no resize): 8 x 8 image tokens of 28 px
 
@@ -513,56 +513,65 @@ class CryptogramTask:
         return out
 
     def _layout(self, example):
-        """(font, [(letter, centre x, centre y)]): each pair's coded capital, then its plain lower-case letter, each
-        centred in its own image token, side by side, four pairs a row, row by row: one token per letter, in the
-        order the demo copies them out (with 'X->y' cells of 48 px, call T, the two letters of a pair often shared
-        a token and the transcription was not learned: loss 1.2)."""
+        """(font, [(coded, plain, cell x, cell y)]): pair j of the decoder in image token j (row by row, the first
+        26 of the 8 x 8 tokens), its coded capital in the token's left half and its plain lower-case letter in the
+        right half. One pair a token: the warm-up names the pair, so the LM finds the token of a coded letter by
+        what it holds (with one letter a token, call W: the LM had to read the 52 tokens in order, and did not
+        learn to in 1,323 steps: loss 1.17, 0%)."""
         cell = self.size / self.token_grid
-        font = _font("DejaVuSans.ttf", int(cell * 0.7))
-        letters = []
-        for j, pair in enumerate(example["pairs"]):
-            row, col = divmod(j, self.token_grid // 2)
-            letters += [(ch, (2 * col + k + 0.5) * cell, (row + 0.5) * cell) for k, ch in enumerate(pair)]
-        return font, letters
+        font = _font("DejaVuSans.ttf", int(cell * 0.5))
+        return font, [(coded, plain, (j % self.token_grid) * cell, (j // self.token_grid) * cell)
+                      for j, (coded, plain) in enumerate(example["pairs"])]
+
+    def _glyphs(self, example):
+        """(font, [(letter, centre x, centre y)]) of both letters of each pair."""
+        font, pairs = self._layout(example)
+        cell = self.size / self.token_grid
+        return font, [(ch, x + f * cell, y + cell / 2) for coded, plain, x, y in pairs
+                      for ch, f in ((coded, 0.28), (plain, 0.72))]
 
     def render(self, example):
         """The decoder: 26 coded -> plain letter pairs on a white square (black text)."""
         img = Image.new("RGB", (self.size, self.size), (255, 255, 255))
         draw = ImageDraw.Draw(img)
-        font, letters = self._layout(example)
-        for ch, cx, cy in letters:
+        font, glyphs = self._glyphs(example)
+        for ch, cx, cy in glyphs:
             draw.text((cx, cy), ch, fill=(0, 0, 0), font=font, anchor="mm")
         return np.asarray(img)
 
     def reset(self, example):
         return CryptogramEpisode(self, example, [] if self.text_only else [self.render(example)])
 
-    box_classes = ["background"] + [chr(65 + j) for j in range(26)] + [chr(97 + j) for j in range(26)]
+    box_classes = ["background"] + [chr(65 + c) + chr(97 + p) for c in range(26) for p in range(26)]
 
     def image_boxes(self, example):
-        """Per image of `reset(example).images()` (the decoder; none for cryptogram-text): a box per letter glyph
-        (x2, y2 exclusive), class = the letter's index in box_classes (coded A-Z 1-26, plain a-z 27-52). For
+        """Per image of `reset(example).images()` (the decoder; none for cryptogram-text): one box per pair around
+        both its glyphs (x2, y2 exclusive), class = the pair's index in box_classes (1 + 26 * coded + plain). For
         sft.py's vision warm-up."""
         if self.text_only:
             return []
-        font, letters = self._layout(example)
+        font, glyphs = self._glyphs(example)
         boxes = []
-        for ch, cx, cy in letters:
-            left, top, right, bottom = font.getbbox(ch, anchor="mm")
-            boxes.append((cx + left, cy + top, cx + right, cy + bottom, self.box_classes.index(ch)))
+        for (coded, cx1, cy1), (plain, cx2, cy2) in zip(glyphs[::2], glyphs[1::2]):
+            l1, t1, r1, b1 = font.getbbox(coded, anchor="mm")
+            l2, t2, r2, b2 = font.getbbox(plain, anchor="mm")
+            boxes.append((cx1 + l1, min(cy1 + t1, cy2 + t2), cx2 + r2, max(cy1 + b1, cy2 + b2),
+                          self.box_classes.index(coded + plain)))
         return [boxes]
 
     def demo_images(self, example):
         return self.reset(example).images()
 
     def demo(self, example):
-        # the think section first copies the decoder out in its reading order (row by row, as the image tokens run):
-        # reading is then one glyph per step, and the lookup that follows is a copy from text, which a small model
-        # learns (a lookup straight into the image is what a model from scratch did not learn: 0%, session 4)
-        table = " ".join(f"{cd}->{p}" for cd, p in example["pairs"])
+        # the think section decodes the message one letter at a time, "J->h Z->e _ B->o": each step copies the next
+        # coded letter from the message, then looks it up by what it is (in the decoder image's tokens, or in the
+        # table's text), never by where it is; <chars> then copies the plain letters out. (Copying the whole
+        # decoder out first, sessions 5-7, made the model read 52 image tokens by position: it never learned to.)
+        plain_of = dict(example["pairs"])
+        steps = " _ ".join(" ".join(f"{c}->{plain_of[c]}" for c in word.split()) for word in example["coded"].split(" _ "))
         return [[(example["prompt"], False),
-                 (f"<think>Decoder: {table}</think>"
-                  f"<chars>{spaced(example['plain'])}</chars><answer>{example['plain']}</answer>", True)]]
+                 (f"<think>{steps}</think><chars>{spaced(example['plain'])}</chars><answer>{example['plain']}</answer>",
+                  True)]]
 
 
 # =============================================================================================

@@ -350,10 +350,10 @@ def test_expert_tool_results_contain_the_answer():
         assert expect in env, (ex["family"], env)
 
 
-def test_cryptogram_demo_copies_the_decoder_out_and_fits_the_budget():
-    """The demo's think section lists the 26 pairs in the order of the decoder's image tokens (one letter a token:
-    the warm-up's labels read in token order), earns the full reward, and its completion fits max_new_tokens with
-    the char tokenizer."""
+def test_cryptogram_demo_decodes_letter_by_letter_and_fits_the_budget():
+    """The decoder holds pair j in image token j (the warm-up's labels, read in token order, are the pairs); the
+    demo's think section decodes each coded letter of the message in turn ("J->h"), earns the full reward, and its
+    completion fits max_new_tokens with the char tokenizer."""
     import sft
     import vlm
     task, processor = TASKS["cryptogram"], vlm.build_image_processor()
@@ -361,12 +361,14 @@ def test_cryptogram_demo_copies_the_decoder_out_and_fits_the_budget():
     for ex in task.examples("train", 20, seed=3):
         completion = task.demo(ex)[0][1][0]
         think = completion[len("<think>"):completion.index("</think>")]
-        assert think == "Decoder: " + " ".join(f"{c}->{p}" for c, p in ex["pairs"])
+        plain_of, steps = dict(ex["pairs"]), think.split()
+        assert [s[0] if s != "_" else s for s in steps] == ex["coded"].split()   # the message's letters, in order
+        assert all(len(s) == 4 and s[1:3] == "->" and plain_of[s[0]] == s[3] for s in steps if s != "_")
         image = task.render(ex)
         _, grid = vlm.patchify(processor, image)
         assert (grid[1:] // processor.merge_size).tolist() == [task.token_grid] * 2
         labels = vlm.patch_labels(task.image_boxes(ex)[0], image.shape[:2], (task.token_grid,) * 2)
-        assert "".join(task.box_classes[c] for c in labels[labels > 0]) == "".join(c + p for c, p in ex["pairs"])
+        assert [task.box_classes[c] for c in labels[:26]] == [c + p for c, p in ex["pairs"]] and not labels[26:].any()
         total, c = vt.cryptogram_reward(completion, ex)
         assert c["correct"] == 1.0 and c["chars"] == 1.0 and c["format"] == 1.0
         assert len(tok.encode(completion, add_special_tokens=False)) <= task.max_new_tokens - 1   # + eos
