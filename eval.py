@@ -122,9 +122,11 @@ def expert_episodes(task, examples):
     return successes, rewards
 
 
-def model_episodes(model, tokenizer, task, examples, args, num_generations=1, temperature=0.0, image_processor=None):
+def model_episodes(model, tokenizer, task, examples, args, num_generations=1, temperature=0.0, image_processor=None,
+                   record=None):
     """Episodes in batches; returns per example (any success over its samples, mean reward of its samples) and
-    the mean of every reward component over all episodes."""
+    the mean of every reward component over all episodes. record: a list to append each episode's id, text and
+    reward components to (what eval writes to episodes.jsonl)."""
     per_batch = max(1, args.batch // num_generations)
     successes, rewards, components = [], [], {}
     for start in range(0, len(examples), per_batch):
@@ -140,6 +142,9 @@ def model_episodes(model, tokenizer, task, examples, args, num_generations=1, te
         for r in results:
             for k, v in r.components.items():
                 components.setdefault(k, []).append(float(v))
+            if record is not None:
+                record.append({"id": r.example["id"], "family": r.example.get("family"), "texts": r.texts,
+                               "reward": r.reward, "components": {k: float(v) for k, v in r.components.items()}})
     return successes, rewards, {k: sum(v) / len(v) for k, v in components.items()}
 
 
@@ -173,6 +178,7 @@ if __name__ == "__main__":
     out_dir = args.out_dir or f"runs/eval-{args.task}"
     os.makedirs(out_dir, exist_ok=True)
     rows, timings, components = {}, {}, {}  # components: greedy episodes' mean reward components per checkpoint
+    episodes = {}  # checkpoint -> its greedy episodes (episodes.jsonl: what each model wrote)
     if args.baselines:
         rows["expert"] = summarise(examples, *expert_episodes(task, examples))
     for i, path in enumerate(args.model):
@@ -195,7 +201,7 @@ if __name__ == "__main__":
             rows["untrained"] = summarise(examples, *untrained_results)
             del untrained
         *results, components[path] = model_episodes(model, tokenizer, task, examples, args,
-                                                     image_processor=image_processor)
+                                                     image_processor=image_processor, record=episodes.setdefault(path, []))
         rows[path] = summarise(examples, *results)
         if args.pass_k:
             *results, _ = model_episodes(model, tokenizer, task, examples, args, args.pass_k, args.temperature,
@@ -219,5 +225,9 @@ if __name__ == "__main__":
                                            else f"{c[k]:>16.1%}" for k in keys))
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"args": dataclasses.asdict(args), "rows": rows, "components": components, "seconds": timings}, f, indent=1)
+    with open(os.path.join(out_dir, "episodes.jsonl"), "w") as f:
+        for path, records in episodes.items():
+            for r in records:
+                f.write(json.dumps({"model": path, **r}) + "\n")
     plot(rows, os.path.join(out_dir, "results.png"))
-    print(f"\nwrote {out_dir}/results.json and results.png")
+    print(f"\nwrote {out_dir}/results.json, episodes.jsonl (each greedy episode's text) and results.png")

@@ -53,6 +53,12 @@ def test_grpo_raises_toy_reward(tiny_checkpoint, tmp_path):
     rows = json.load(open(os.path.join(ev, "results.json")))["rows"]
     assert rows["expert"]["all"]["success"] == 1.0
     assert rows[out]["all"]["reward"] > rows[tiny_checkpoint]["all"]["reward"] + 0.3
+    # episodes.jsonl: each checkpoint's 16 greedy episodes, with the text the model wrote and its reward
+    episodes = [json.loads(line) for line in open(os.path.join(ev, "episodes.jsonl"))]
+    mine = [e for e in episodes if e["model"] == out]
+    assert len(mine) == 16 and {e["model"] for e in episodes} == {tiny_checkpoint, out}
+    assert sum(e["reward"] for e in mine) / 16 == pytest.approx(rows[out]["all"]["reward"])
+    assert all(isinstance(e["texts"][0], str) and e["id"] for e in mine)
 
 
 def test_resume_continues_exactly(tiny_checkpoint, tmp_path):
