@@ -106,7 +106,7 @@ class Args:
     time_budget: float = 0.0
     """minutes of training, the vision warm-up included (0 = off): after 50 steps --steps is cut to what fits at the
     measured rate, and the cosine schedule follows the new count (the GPU bar is "the best model from <= 10
-    minutes of training")"""
+    minutes of training"); if the rate falls later, training still stops when the budget is spent"""
     batch_size: int = 16
     """sequences per micro-batch"""
     grad_accum: int = 1
@@ -738,6 +738,11 @@ if __name__ == "__main__":
         if args.context_loss_weight > 0:
             record["context_loss"] = context_sum / max(n_context, 1)
         last = step + 1 == args.steps
+        if not last and args.time_budget > 0 and not args.resume and time.time() - loop_start > args.time_budget * 60:
+            # the rate fell after it was measured (another job took the GPU): the budget is a hard bound
+            tqdm.write(f"--time-budget {args.time_budget} min spent at step {step + 1} of {args.steps}: stopping here")
+            args.steps, last = step + 1, True
+            (out_dir / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
         if val_data and ((args.eval_every > 0 and (step + 1) % args.eval_every == 0) or last):
             record["val_loss"] = val_loss(model, val_data, args.batch_size, tokenizer.pad_token_id, device, amp_dtype,
                                           image_processor)

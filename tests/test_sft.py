@@ -449,3 +449,27 @@ def test_eval_and_save_every_zero_mean_only_at_the_end(tmp_path):
     rows = read_metrics(out)
     assert [r["step"] for r in rows if "val_loss" in r] == [6]
     assert os.path.exists(out / "ckpt")
+
+
+def test_time_budget_is_a_hard_bound(tmp_path):
+    """--time-budget sets --steps at step 50 from the measured rate; if the rate falls later (another job takes the
+    GPU), training still stops once the budget is spent, and ends as a planned last step does (val loss, checkpoint,
+    saved model)."""
+    out = tmp_path / "run"
+    driver = tmp_path / "clock_jumps.py"
+    driver.write_text(f"""import os, runpy, sys, time
+real, metrics = time.time, {str(out / "metrics.jsonl")!r}
+def clock():  # once 60 steps are logged, an hour has passed
+    return real() + 3600 * (os.path.exists(metrics) and open(metrics).read().count(chr(10)) >= 60)
+time.time = clock
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+""")
+    cmd = sft_cmd(out, "--steps", "400", "--time-budget", "30")
+    done = subprocess.run([cmd[0], str(driver), *cmd[1:]], env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--time-budget 30.0 min spent at step 61 of 400: stopping here" in done.stdout + done.stderr
+    rows = read_metrics(out)
+    assert rows[-1]["step"] == 61 and "val_loss" in rows[-1]
+    assert json.loads((out / "args.json").read_text())["steps"] == 61
+    assert json.loads((out / "ckpt" / "state.json").read_text())["step"] == 61 and (out / "model.safetensors").exists()
