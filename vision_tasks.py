@@ -512,23 +512,16 @@ class CryptogramTask:
                         "coded": coded, "pairs": pairs, "prompt": prompt})
         return out
 
-    def _layout(self, example):
-        """(font, [(coded, plain, cell x, cell y)]): pair j of the decoder in image token j (row by row, the first
-        26 of the 8 x 8 tokens), its coded capital in the token's left half and its plain lower-case letter in the
+    def _glyphs(self, example):
+        """(font, [(letter, centre x, centre y)]): pair j of the decoder in image token j (row by row, the first 26
+        of the 8 x 8 tokens), its coded capital in the token's left half, then its plain lower-case letter in the
         right half. One pair a token: the warm-up names the pair, so the LM finds the token of a coded letter by
         what it holds (with one letter a token, call W: the LM had to read the 52 tokens in order, and did not
         learn to in 1,323 steps: loss 1.17, 0%)."""
         cell = self.size / self.token_grid
         font = _font("DejaVuSans.ttf", int(cell * 0.5))
-        return font, [(coded, plain, (j % self.token_grid) * cell, (j // self.token_grid) * cell)
-                      for j, (coded, plain) in enumerate(example["pairs"])]
-
-    def _glyphs(self, example):
-        """(font, [(letter, centre x, centre y)]) of both letters of each pair."""
-        font, pairs = self._layout(example)
-        cell = self.size / self.token_grid
-        return font, [(ch, x + f * cell, y + cell / 2) for coded, plain, x, y in pairs
-                      for ch, f in ((coded, 0.28), (plain, 0.72))]
+        return font, [(ch, (j % self.token_grid + f) * cell, (j // self.token_grid + 0.5) * cell)
+                      for j, pair in enumerate(example["pairs"]) for ch, f in zip(pair, (0.28, 0.72))]
 
     def render(self, example):
         """The decoder: 26 coded -> plain letter pairs on a white square (black text)."""
