@@ -186,21 +186,27 @@ def digit_source(mnist_dir=None):
     return _SOURCE_CACHE[key]
 
 
+def _distort(a, rng, max_angle=18):
+    """The uint8 image `a` under a random rotation (+-max_angle degrees), shear (+-0.3) and x/y scale (0.85-1.15)
+    about its centre: the fallback fonts' handwriting, and the augmentation of MNIST train digits."""
+    angle, shear = rng.uniform(-max_angle, max_angle), rng.uniform(-0.3, 0.3)
+    sx, sy = rng.uniform(0.85, 1.15, size=2)
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    # inverse affine (output -> input coordinates) about the centre, as PIL's AFFINE transform expects
+    m = np.array([[c, -s], [s, c]]) @ np.array([[1, shear], [0, 1]]) @ np.diag([1 / sx, 1 / sy])
+    centre = np.array(a.shape[::-1]) / 2
+    off = centre - m @ centre
+    return np.asarray(Image.fromarray(a).transform(a.shape[::-1], Image.AFFINE, (m[0, 0], m[0, 1], off[0], m[1, 0],
+                                                   m[1, 1], off[1]), resample=Image.BILINEAR))
+
+
 def _font_digit(digit, font_name, rng):
     """A 28x28 'handwritten' digit drawn from a font: random size, stroke, rotation, shear, blur-free noise."""
     canvas = Image.new("L", (56, 56), 0)
     font = _font(font_name, int(rng.integers(30, 40)))
     ImageDraw.Draw(canvas).text((28, 28), str(digit), fill=255, font=font, anchor="mm",
                                 stroke_width=int(rng.integers(0, 3)), stroke_fill=255)
-    angle, shear = rng.uniform(-18, 18), rng.uniform(-0.3, 0.3)
-    sx, sy = rng.uniform(0.85, 1.15, size=2)
-    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-    # inverse affine (output -> input coordinates) about the centre, as PIL's AFFINE transform expects
-    m = np.array([[c, -s], [s, c]]) @ np.array([[1, shear], [0, 1]]) @ np.diag([1 / sx, 1 / sy])
-    off = np.array([28, 28]) - m @ np.array([28, 28])
-    canvas = canvas.transform((56, 56), Image.AFFINE, (m[0, 0], m[0, 1], off[0], m[1, 0], m[1, 1], off[1]),
-                              resample=Image.BILINEAR)
-    a = np.asarray(canvas)
+    a = _distort(np.asarray(canvas), rng)
     ys, xs = np.nonzero(a > 30)
     a = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     # fit into a 20x20 box centred in 28x28, as MNIST does
@@ -298,8 +304,8 @@ class DigitsTask:
     token_grid = 4
     label_centres = True
 
-    def __init__(self, mnist_dir=None):
-        self.mnist_dir = mnist_dir
+    def __init__(self, mnist_dir=None, augment=True):
+        self.mnist_dir, self.augment = mnist_dir, augment
 
     def examples(self, split, n, seed=0):
         _check_split(split)
@@ -316,7 +322,10 @@ class DigitsTask:
             if images is not None:
                 rows = [int(r) for r in rng.choice(pool, size=k, replace=False)]
                 digits = [int(labels[r]) for r in rows]
-                glyphs = [{"row": r} for r in rows]
+                # train digits are distorted afresh in each example (4,000 source images: the tower, trained
+                # from scratch, named 100% of them and fewer held-out ones, call Z4); held-out ones are as written
+                glyphs = [{"row": r, "seed": int(rng.integers(2 ** 31))} if split == "train" and self.augment
+                          else {"row": r} for r in rows]
             else:
                 digits = [int(d) for d in rng.integers(0, 10, size=k)]
                 glyphs = [{"font": str(rng.choice(DIGIT_FONTS[split])), "seed": int(rng.integers(2 ** 31))}
@@ -346,8 +355,12 @@ class DigitsTask:
         canvas = np.zeros((self.size, self.size), np.uint8)
         for digit, glyph, size, (y, x) in zip(example["digits"], example["glyphs"], example["sizes"],
                                               example["corners"]):
-            g = images[glyph["row"]] if "row" in glyph else \
-                _font_digit(digit, glyph["font"], np.random.default_rng(glyph["seed"]))
+            if "row" not in glyph:
+                g = _font_digit(digit, glyph["font"], np.random.default_rng(glyph["seed"]))
+            elif "seed" in glyph:
+                g = _distort(images[glyph["row"]], np.random.default_rng(glyph["seed"]), max_angle=12)
+            else:
+                g = images[glyph["row"]]
             g = np.asarray(Image.fromarray(g).resize((size, size), Image.BILINEAR))
             canvas[y:y + size, x:x + size] = np.maximum(canvas[y:y + size, x:x + size], g)
         return np.repeat(canvas[:, :, None], 3, axis=2)
@@ -473,7 +486,7 @@ class CryptogramTask:
     special_tokens = SPECIAL_TOKENS
     stop_tokens = ["</answer>"]
     max_turns = 1
-    max_new_tokens = 160   # the demo: 'J->h ' per letter (<= 12 letters), <chars>, <answer>
+    max_new_tokens = 128   # the demo: 'Jh ' per letter (<= 12 letters), <chars>, <answer>
 
     token_grid = 8   # the 224 px decoder as a Qwen-VL processor cuts it (no resize): 8 x 8 image tokens of 28 px
 
@@ -500,7 +513,7 @@ class CryptogramTask:
             pairs = [(coded_of[p], p) for p in letters]
             pairs = [pairs[j] for j in rng.permutation(26)]   # random order on the decoder
             if self.text_only:
-                table = "Decoder: " + " ".join(f"{cd}->{p}" for cd, p in pairs)
+                table = "Decoder: " + " ".join(cd + p for cd, p in pairs)   # "Jh": coded J stands for plain h
             else:
                 table = f"Decoder: {IMAGE}"
             prompt = (f"{table}\nEach capital letter of the coded message stands for the lower-case letter the "
@@ -556,12 +569,15 @@ class CryptogramTask:
         return self.reset(example).images()
 
     def demo(self, example):
-        # the think section decodes the message one letter at a time, "J->h Z->e _ B->o": each step copies the next
-        # coded letter from the message, then looks it up by what it is (in the decoder image's tokens, or in the
-        # table's text), never by where it is; <chars> then copies the plain letters out. (Copying the whole
-        # decoder out first, sessions 5-7, made the model read 52 image tokens by position: it never learned to.)
+        # the think section decodes the message one letter at a time, "Jh Ze _ Bo": each step copies the next coded
+        # letter from the message, then writes its plain letter right after it, so the lookup is made at the coded
+        # letter's own token: its query is the letter itself, matched against what the decoder's tokens hold (an
+        # image token holds one pair; in the text table, the token after "J" is its plain letter: an induction one
+        # token back). With "J->h" (session 8) the query had to be fetched from 3 tokens back: not learned, 10-13%.
+        # <chars> then copies the plain letters out. (Copying the whole decoder out first, sessions 5-7, made the
+        # model read 52 image tokens by position: it never learned to.)
         plain_of = dict(example["pairs"])
-        steps = " _ ".join(" ".join(f"{c}->{plain_of[c]}" for c in word.split()) for word in example["coded"].split(" _ "))
+        steps = " _ ".join(" ".join(c + plain_of[c] for c in word.split()) for word in example["coded"].split(" _ "))
         return [[(example["prompt"], False),
                  (f"<think>{steps}</think><chars>{spaced(example['plain'])}</chars><answer>{example['plain']}</answer>",
                   True)]]

@@ -81,6 +81,13 @@ def test_mnist_idx_dir_is_read_and_rows_split_disjoint(tmp_path):
             assert task.render(e).max() >= 60
     assert all(r % 10 < 8 for r in rows["train"]) and all(r % 10 == 9 for r in rows["test"])
     assert not (rows["train"] & rows["test"]) and not (rows["val"] & rows["test"])
+    # train digits are distorted afresh per example (deterministic per seed); held-out ones are drawn as written
+    train, test = task.examples("train", 8, seed=2), task.examples("test", 8, seed=2)
+    assert all("seed" in g for e in train for g in e["glyphs"]) and not any("seed" in g for e in test for g in e["glyphs"])
+    plain = [dict(e, glyphs=[{"row": g["row"]} for g in e["glyphs"]]) for e in train]
+    assert all((task.render(e) == task.render(e)).all() for e in train)
+    assert all((task.render(e) != task.render(p)).any() for e, p in zip(train, plain))
+    assert not any("seed" in g for e in vt.DigitsTask(str(tmp_path), augment=False).examples("train", 8) for g in e["glyphs"])
     with pytest.raises(FileNotFoundError, match="no MNIST IDX"):
         vt.DigitsTask(mnist_dir=str(tmp_path / "nowhere")).examples("train", 1)
 
@@ -127,7 +134,7 @@ def test_cryptogram_words_disjoint_and_cipher_consistent():
     img = task.render(ex)
     assert img.shape == (224, 224, 3) and (img == 255).mean() > 0.8   # black text on a white square
     text_ex = TASKS["cryptogram-text"].examples("test", 1, seed=5)[0]
-    assert all(f"{c}->{p}" in text_ex["prompt"] for c, p in text_ex["pairs"])
+    assert "Decoder: " + " ".join(c + p for c, p in text_ex["pairs"]) + "\n" in text_ex["prompt"]
 
 
 def test_pixel_scenes_and_labels_disjoint():
@@ -352,7 +359,7 @@ def test_expert_tool_results_contain_the_answer():
 
 def test_cryptogram_demo_decodes_letter_by_letter_and_fits_the_budget():
     """The decoder holds pair j in image token j (the warm-up's labels, read in token order, are the pairs); the
-    demo's think section decodes each coded letter of the message in turn ("J->h"), earns the full reward, and its
+    demo's think section decodes each coded letter of the message in turn ("Jh": J stands for h), earns the full reward, and its
     completion fits max_new_tokens with the char tokenizer."""
     import sft
     import vlm
@@ -363,7 +370,7 @@ def test_cryptogram_demo_decodes_letter_by_letter_and_fits_the_budget():
         think = completion[len("<think>"):completion.index("</think>")]
         plain_of, steps = dict(ex["pairs"]), think.split()
         assert [s[0] if s != "_" else s for s in steps] == ex["coded"].split()   # the message's letters, in order
-        assert all(len(s) == 4 and s[1:3] == "->" and plain_of[s[0]] == s[3] for s in steps if s != "_")
+        assert all(len(s) == 2 and plain_of[s[0]] == s[1] for s in steps if s != "_")
         image = task.render(ex)
         _, grid = vlm.patchify(processor, image)
         assert (grid[1:] // processor.merge_size).tolist() == [task.token_grid] * 2
