@@ -1,5 +1,5 @@
 """Where a cryptogram model goes wrong, from eval.py's episodes.jsonl: for each coded letter of each test message,
-did the think section copy it ("J" of "J->h", in order) and did it look it up right (its own coded letter's plain
+did the think section copy it ("J" of "J->h", session 8's step, or of "Jh", session 9's; in order) and did it look it up right (its own coded letter's plain
 letter from the example's decoder, whether or not the copy was right)?
 Usage: python results/gpu-2026-11-24-s8/think_steps.py <episodes.jsonl> [split, default test; seed 0 as eval.py]"""
 import json
@@ -23,6 +23,7 @@ for row in rows:
         letters += 1
         step = steps[i] if i < len(steps) else ""
         copied += step[:1] == coded
-        looked_up += len(step) == 4 and step[1:3] == "->" and plain_of.get(step[0]) == step[3]
+        written = step[3:] if step[1:3] == "->" else step[1:]   # the plain letter the model wrote
+        looked_up += len(written) == 1 and plain_of.get(step[:1]) == written
 print(f"{sys.argv[1]}: {len(rows)} episodes, {letters} coded letters: copied {copied / letters:.1%}, "
       f"looked up {looked_up / letters:.1%}")
