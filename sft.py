@@ -78,7 +78,8 @@ class Args:
     context_loss_weight: float = -1.0
     """add this weight x the mean loss on the untrained text tokens (prompt, env replies): a model built from
     scratch learns to copy from its context far sooner when it also has to predict that context (README,
-    Results); 0 = off; -1 = auto: 0.25 for --model tiny on a text task, else 0"""
+    Results; a VLM's image placeholders are left out); 0 = off; -1 = auto: 0.25 for --model tiny on a text task,
+    else 0"""
     # model
     model: str = "tiny"
     """'tiny' builds a Qwen3-architecture model (a Qwen2.5-VL for image tasks) from scratch with a char tokenizer;
@@ -402,12 +403,20 @@ def collate(examples: list, pad_id: int, device, image_processor=None):
     return *batch, vlm.pixel_values(image_processor, [p for ex in examples for p in ex[2]], device)
 
 
+def vision_ids(model) -> torch.Tensor:
+    """A VLM's image/video placeholder and frame token ids (none for a text model): never context-loss targets."""
+    config = model.config
+    ids = [getattr(config, k, None) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
+                                                "vision_end_token_id")] if vlm.is_vlm(model) else []
+    return torch.tensor([i for i in ids if i is not None], dtype=torch.long, device=model.device)
+
+
 def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=False):
     """Summed next-token cross-entropy over labelled positions. The lm_head sees only the hidden states that
     predict a label (deviation 2); assumes logits = lm_head(last hidden state), true for Qwen/Llama-style models.
     A VLM runs its vision tower on the pixel inputs and gets 3-D mRoPE positions (vlm.rope_positions).
-    context=True (text models): returns (labelled sum, context sum), the second summed over every other real
-    token (prompt and env replies; not pads), for --context-loss-weight."""
+    context=True: returns (labelled sum, context sum), the second summed over every other real token (prompt and
+    env replies; not pads, nor a VLM's image placeholders, which the model never writes), for --context-loss-weight."""
     base = vlm.base_model(model)
     if vlm.is_vlm(base):
         hidden = base.model(input_ids=input_ids, attention_mask=attention, use_cache=False, **(pixels or {}),
@@ -420,7 +429,7 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=
     loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
     if not context:
         return loss
-    in_context = ~keep & (attention[:, 1:] == 1)
+    in_context = ~keep & (attention[:, 1:] == 1) & ~torch.isin(input_ids[:, 1:], vision_ids(base))
     context_logits = base.get_output_embeddings()(hidden[:, :-1][in_context])
     return loss, F.cross_entropy(context_logits.float(), input_ids[:, 1:][in_context], reduction="sum")
 
@@ -560,8 +569,6 @@ if __name__ == "__main__":
     vision = task is not None and vlm.task_has_images(task)
     if args.context_loss_weight == -1:  # auto
         args.context_loss_weight = 0.25 if args.model == "tiny" and not vision else 0.0
-    if vision and args.context_loss_weight > 0:  # the context is mostly image tokens, which are never predicted
-        raise SystemExit("--context-loss-weight is for text tasks; image task prompts are mostly image tokens")
     if args.vision_warmup_steps == -1:  # auto
         args.vision_warmup_steps = 600 if args.model == "tiny" and vision else 0
     if args.vision_warmup_steps > 0 and not (vision and hasattr(task, "image_boxes")):
@@ -694,6 +701,7 @@ if __name__ == "__main__":
         return [train_data[j] for j in epoch_cache[epoch][i]]
 
     model.train()
+    not_context = set(vision_ids(vlm.base_model(model)).tolist())   # for the context loss's token count
     bar = tqdm(range(start_step, args.steps), initial=start_step, total=args.steps, desc="sft")
     for step in bar:
         if args.time_budget > 0 and not args.resume and step == 10:
@@ -711,6 +719,8 @@ if __name__ == "__main__":
         mbs = [micro_batch(step * args.grad_accum + k) for k in range(args.grad_accum)]
         n_targets = sum(sum(l != -100 for l in t[1][1:]) for mb in mbs for t in mb)  # the loss's denominator
         n_context = sum(len(t[1]) - 1 for mb in mbs for t in mb) - n_targets      # and the context loss's
+        if args.context_loss_weight > 0 and not_context:
+            n_context -= sum(i in not_context for mb in mbs for t in mb for i in t[0][1:])
         loss_sum, context_sum, n_tokens = 0.0, 0.0, 0
         for mb in mbs:
             batch = collate(mb, tokenizer.pad_token_id, device, image_processor)

@@ -425,6 +425,31 @@ def test_context_loss_sums_the_untrained_real_tokens():
     torch.testing.assert_close(context_sum, ce[real & ~trained].sum(), rtol=1e-4, atol=1e-4)
 
 
+def test_context_loss_of_a_vlm_leaves_the_image_placeholders_out():
+    """On an image task the context sum covers the prompt's text tokens only: the image placeholders (and the
+    vision frame tokens), which the model never writes, are no targets."""
+    import vision_tasks
+    import vlm
+    task = vision_tasks.TASKS["cryptogram"]
+    tok = sft.build_char_tokenizer(task.special_tokens + vlm.VISION_TOKENS)
+    torch.manual_seed(0)
+    model, processor = vlm.build_tiny_vlm(tok, "tiny").eval(), vlm.build_image_processor()
+    seqs = sft.task_sequences(task, "train", 2, 0, tok.eos_token, "all", True)
+    data = [(*sft.tokenize_sequence(tok, s, False, processor, ims), [vlm.patchify(processor, im) for im in ims])
+            for s, ims in seqs]
+    ids, attention, labels, pixels = sft.collate(data, tok.pad_token_id, torch.device("cpu"), processor)
+    with torch.no_grad():
+        target_sum, context_sum = sft.sequence_loss_sum(model, ids, attention, labels, pixels, context=True)
+        logits = model(input_ids=ids, attention_mask=attention, use_cache=False, **pixels,
+                       position_ids=vlm.rope_positions(model, ids, attention, pixels)).logits[:, :-1]
+    ce = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], reduction="none")
+    vision = torch.isin(ids[:, 1:], torch.tensor(tok.convert_tokens_to_ids(vlm.VISION_TOKENS)))
+    trained, real = labels[:, 1:] != -100, attention[:, 1:] == 1
+    assert int(vision.sum()) >= 2 * 64 and not (vision & trained).any()   # 64 image tokens a decoder
+    torch.testing.assert_close(target_sum, ce[trained].sum(), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(context_sum, ce[real & ~trained & ~vision].sum(), rtol=1e-4, atol=1e-3)
+
+
 def test_context_loss_weight_trains_the_context_too(tmp_path):
     """With --context-loss-weight the prompt's loss is logged and falls; the reported loss still learns."""
     out = tmp_path / "ctx"
