@@ -434,39 +434,49 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=
     return loss, F.cross_entropy(context_logits.float(), input_ids[:, 1:][in_context], reduction="sum")
 
 
-def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr, seed, device, amp_dtype):
+def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr, seed, device, amp_dtype,
+                  held_out=(), measure_every=50):
     """Yields one record per step of training the vision tower (merger included) of a VLM alone: a throwaway
     linear head on its merged-patch outputs (the image tokens the LM sees) is trained with cross-entropy to give
     the class drawn under each token (vlm.patch_labels of task.image_boxes), with AdamW at lr (ramped up over the
     first 10% of steps, then cosine down to 0.1 x lr). Each step draws batch_size examples with replacement,
     seeded by (seed, step).
-    Records: warmup_loss, warmup_acc (all image tokens), warmup_acc_fg (tokens on something drawn)."""
+    Records: warmup_loss, warmup_acc (all image tokens), warmup_acc_fg (tokens on something drawn); every
+    measure_every steps and at the last, warmup_val_acc_fg: the same on the held_out examples (other source images,
+    e.g. the val split), what the tower will name right on images it never trained on."""
     inner = vlm.base_model(model).model   # the HF VLM's vision tower + text model
     params = [p for p in vlm.vision_tower(model).parameters() if p.requires_grad]
     head = torch.nn.Linear(model.get_input_embeddings().embedding_dim, len(task.box_classes)).to(device)
     optimizer = torch.optim.AdamW(params + list(head.parameters()), lr=lr, betas=(0.9, 0.95))
     model.train()
-    rendered = {}  # example index -> [(patched image, its patch labels)], drawn, resized and labelled once
-    for step in range(steps):
-        patched, targets = [], []
-        for i in random.Random(seed * 1_000_003 + step).choices(range(len(examples)), k=batch_size):
-            if i not in rendered:
-                images, boxes = task.reset(examples[i]).images(), task.image_boxes(examples[i])
-                if len(images) != len(boxes):
-                    raise ValueError(f"{task.name}.image_boxes gave {len(boxes)} box lists for {len(images)} images")
-                rendered[i] = []
-                for im, b in zip(images, boxes):
-                    p, grid = vlm.patchify(image_processor, im)
-                    rows, cols = (grid[1:] // image_processor.merge_size).tolist()
-                    rendered[i].append(((p, grid), torch.from_numpy(vlm.patch_labels(
-                        b, im.shape[:2], (rows, cols), centres_only=getattr(task, "label_centres", False)))))
-            patched += [p for p, _ in rendered[i]]
-            targets += [t for _, t in rendered[i]]
-        pixels = vlm.pixel_values(image_processor, patched, device)
-        target = torch.cat(targets).to(device)
+
+    def labelled(example):  # [(patched image, its patch labels)] of one example's images
+        images, boxes = task.reset(example).images(), task.image_boxes(example)
+        if len(images) != len(boxes):
+            raise ValueError(f"{task.name}.image_boxes gave {len(boxes)} box lists for {len(images)} images")
+        out = []
+        for im, b in zip(images, boxes):
+            p, grid = vlm.patchify(image_processor, im)
+            rows, cols = (grid[1:] // image_processor.merge_size).tolist()
+            out.append(((p, grid), torch.from_numpy(vlm.patch_labels(
+                b, im.shape[:2], (rows, cols), centres_only=getattr(task, "label_centres", False)))))
+        return out
+
+    def logits_of(items):  # (head logits, targets) of the image tokens of [(patched image, labels)]
+        pixels = vlm.pixel_values(image_processor, [p for p, _ in items], device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
             features = torch.cat(inner.get_image_features(**pixels).pooler_output)   # image tokens, hidden
-            logits = head(features).float()
+            return head(features).float(), torch.cat([t for _, t in items]).to(device)
+
+    rendered = {}  # example index -> labelled(example), drawn, resized and labelled once
+    held_out = [item for example in held_out for item in labelled(example)]
+    for step in range(steps):
+        items = []
+        for i in random.Random(seed * 1_000_003 + step).choices(range(len(examples)), k=batch_size):
+            if i not in rendered:
+                rendered[i] = labelled(examples[i])
+            items += rendered[i]
+        logits, target = logits_of(items)
         loss = F.cross_entropy(logits, target)
         ramp, cosine = min(1.0, (step + 1) / max(1, steps // 10)), 0.55 + 0.45 * math.cos(math.pi * step / steps)
         for group in optimizer.param_groups:  # the decay gave 55% vs 46% on digit tokens after 600 CPU steps
@@ -476,8 +486,15 @@ def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr,
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         hit, drawn = logits.argmax(-1) == target, target > 0
-        yield {"step": 0, "warmup_step": step + 1, "warmup_loss": loss.item(), "warmup_acc": hit.float().mean().item(),
-               "warmup_acc_fg": hit[drawn].float().mean().item() if drawn.any() else float("nan")}
+        record = {"step": 0, "warmup_step": step + 1, "warmup_loss": loss.item(), "warmup_acc": hit.float().mean().item(),
+                  "warmup_acc_fg": hit[drawn].float().mean().item() if drawn.any() else float("nan")}
+        if held_out and ((step + 1) % measure_every == 0 or step + 1 == steps):
+            with torch.no_grad():
+                hits = [(lg.argmax(-1) == t)[t > 0] for lg, t in (logits_of(held_out[k:k + batch_size])
+                                                                   for k in range(0, len(held_out), batch_size))]
+            hits = torch.cat(hits)
+            record["warmup_val_acc_fg"] = hits.float().mean().item() if len(hits) else float("nan")
+        yield record
 
 
 @torch.no_grad()
@@ -674,15 +691,17 @@ if __name__ == "__main__":
     loop_start = time.time()  # the warm-up counts against --time-budget
     if args.vision_warmup_steps > 0 and not args.resume:
         warmup_examples = draw_examples(task, "train", args.num_examples, args.seed, args.families)
+        held_out = draw_examples(task, "val", args.num_val_examples, args.seed, args.families)
         for record in vision_warmup(model, task, warmup_examples, image_processor, args.vision_warmup_steps,
-                                    args.batch_size, args.lr, args.seed, device, amp_dtype):
+                                    args.batch_size, args.lr, args.seed, device, amp_dtype, held_out):
             with metrics_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             over = args.time_budget > 0 and time.time() - loop_start > args.time_budget * 30
             if record["warmup_step"] % 50 == 0 or record["warmup_step"] == args.vision_warmup_steps or over:
                 print(f"vision warm-up {record['warmup_step']}/{args.vision_warmup_steps} | loss "
                       f"{record['warmup_loss']:.4f} | patch acc {record['warmup_acc']:.3f} | "
-                      f"on objects {record['warmup_acc_fg']:.3f}")
+                      f"on objects {record['warmup_acc_fg']:.3f}" +
+                      (f" | held-out, on objects {record['warmup_val_acc_fg']:.3f}" if "warmup_val_acc_fg" in record else ""))
             if over:
                 print("vision warm-up stopped: it may take at most half of --time-budget")
                 break
