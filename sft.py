@@ -403,14 +403,6 @@ def collate(examples: list, pad_id: int, device, image_processor=None):
     return *batch, vlm.pixel_values(image_processor, [p for ex in examples for p in ex[2]], device)
 
 
-def vision_ids(model) -> torch.Tensor:
-    """A VLM's image/video placeholder and frame token ids (none for a text model): never context-loss targets."""
-    config = model.config
-    ids = [getattr(config, k, None) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
-                                                "vision_end_token_id")] if vlm.is_vlm(model) else []
-    return torch.tensor([i for i in ids if i is not None], dtype=torch.long, device=model.device)
-
-
 def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=False):
     """Summed next-token cross-entropy over labelled positions. The lm_head sees only the hidden states that
     predict a label (deviation 2); assumes logits = lm_head(last hidden state), true for Qwen/Llama-style models.
@@ -429,7 +421,7 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=
     loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
     if not context:
         return loss
-    in_context = ~keep & (attention[:, 1:] == 1) & ~torch.isin(input_ids[:, 1:], vision_ids(base))
+    in_context = ~keep & (attention[:, 1:] == 1) & ~torch.isin(input_ids[:, 1:], input_ids.new_tensor(vlm.vision_token_ids(base)))
     context_logits = base.get_output_embeddings()(hidden[:, :-1][in_context])
     return loss, F.cross_entropy(context_logits.float(), input_ids[:, 1:][in_context], reduction="sum")
 
@@ -720,7 +712,7 @@ if __name__ == "__main__":
         return [train_data[j] for j in epoch_cache[epoch][i]]
 
     model.train()
-    not_context = set(vision_ids(vlm.base_model(model)).tolist())   # for the context loss's token count
+    not_context = set(vlm.vision_token_ids(model))   # for the context loss's token count
     bar = tqdm(range(start_step, args.steps), initial=start_step, total=args.steps, desc="sft")
     for step in bar:
         if args.time_budget > 0 and not args.resume and step == 10:

@@ -289,10 +289,19 @@ def patch_labels(boxes, image_hw, grid_hw, min_cover=0.5, centres_only=False):
     return np.where(cover.max(0) >= min_cover, b[cover.argmax(0), 4], 0).astype(np.int64)
 
 
+def vision_token_ids(model) -> list[int]:
+    """The image/video placeholder and vision-frame token ids of a VLM (none for a text model): tokens the model
+    never writes, so never sampled and never a loss target."""
+    base = base_model(model)
+    if not is_vlm(base):
+        return []
+    ids = [getattr(base.config, k, None) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
+                                                    "vision_end_token_id")]
+    return [i for i in ids if i is not None]
+
+
 def forbid_vision_tokens(logits, model):
     """Logits (..., V) with the image/video/vision-frame tokens pushed to -1e9 (finite, so 0 * log p stays 0)."""
-    config = base_model(model).config
-    ids = [config.image_token_id, config.video_token_id, config.vision_start_token_id, config.vision_end_token_id]
     logits = logits.clone()
-    logits[..., [i for i in ids if i is not None]] = -1e9
+    logits[..., vision_token_ids(model)] = -1e9
     return logits
