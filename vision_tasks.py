@@ -487,6 +487,9 @@ class CryptogramTask:
     stop_tokens = ["</answer>"]
     max_turns = 1
     max_new_tokens = 128   # the demo: 'Jh ' per letter (<= 12 letters), <chars>, <answer>
+    # sft.py's default --induction-warmup-steps for a from-scratch LM: the "Jh" lookup needs an induction head, which
+    # 3,000 steps of repeated random letters grow (session 10: 0% -> 100% on cryptogram-text) and the task did not
+    induction_warmup = 3000
 
     token_grid = 8   # the 224 px decoder as a Qwen-VL processor cuts it (no resize): 8 x 8 image tokens of 28 px
 
