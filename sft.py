@@ -135,8 +135,8 @@ class Args:
     task, else 0"""
     induction_warmup_steps: int = -1
     """first train the LM alone on variable-offset repeats of random letters (induction_warmup): a cryptogram's
-    lookup needs an induction head, which the task's own sparse signal did not grow in 5,283 steps and this dense
-    drill grows in 1,000-2,500 (small preset, batch 128; README). Runs after any vision warm-up and shares its cap
+    lookup needs an induction head, which the task's own sparse signal did not grow in up to 5,283 steps and this dense
+    drill grows in ~850-2,900 (small preset, batch 128; README). Runs after any vision warm-up and shares its cap
     (the warm-ups stop after half of --time-budget); skipped by --resume. 0 = off; -1 = auto: the task's
     `induction_warmup` (cryptogram: 3000) for --model tiny, else 0"""
     freeze_vision: int = -1
@@ -430,7 +430,8 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=
     loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
     if not context:
         return loss
-    in_context = ~keep & (attention[:, 1:] == 1) & ~torch.isin(input_ids[:, 1:], input_ids.new_tensor(vlm.vision_token_ids(base)))
+    vision = input_ids.new_tensor(vlm.vision_token_ids(base))
+    in_context = ~keep & (attention[:, 1:] == 1) & ~torch.isin(input_ids[:, 1:], vision)
     context_logits = base.get_output_embeddings()(hidden[:, :-1][in_context])
     return loss, F.cross_entropy(context_logits.float(), input_ids[:, 1:][in_context], reduction="sum")
 
@@ -518,8 +519,8 @@ def induction_warmup(model, tokenizer, steps, batch_size, lr, seed, device, amp_
     the copies varies, so the copy must find its place by content: attend to where the current letter was seen
     before and copy what followed it (an induction head), as a cryptogram's "Jh" step finds coded J in the decoder
     table and writes the plain letter after it. (With a fixed offset a relative-position attention does it, learned
-    in ~100 steps, and no induction head forms.) AdamW at a constant lr after a 10% ramp; records induction_loss
-    and induction_acc (on the labels; chance 1/52)."""
+    in ~100 CPU steps (README), and no induction head forms.) AdamW at a constant lr after a 10% ramp; records
+    induction_loss and induction_acc (on the labels; chance 1/52)."""
     ids = tokenizer.convert_tokens_to_ids(list(string.ascii_letters))
     if any(i is None or i == tokenizer.unk_token_id for i in ids):
         raise ValueError("--induction-warmup-steps needs a tokenizer with a token for each letter a-z, A-Z")
@@ -736,38 +737,36 @@ if __name__ == "__main__":
         (out_dir / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
         torch.manual_seed(args.seed + 1)  # dropout stream, independent of how the model was built
 
-    # ---- vision warm-up (image tasks; a checkpoint is always past it, so --resume skips it) ----
-    loop_start = time.time()  # the warm-up counts against --time-budget
+    # ---- warm-ups: the vision tower (image tasks), then the LM's induction head (cryptograms) ----
+    loop_start = time.time()  # the warm-ups count against --time-budget
+
+    def run_warmup(name, records, steps, every, describe):
+        """Appends a warm-up's records to metrics.jsonl and prints every `every` steps; the warm-ups together stop
+        after half of --time-budget. A checkpoint is always past them, so --resume skips them."""
+        for i, record in enumerate(records, 1):
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            over = args.time_budget > 0 and time.time() - loop_start > args.time_budget * 30
+            if i % every == 0 or i == steps or over:
+                print(f"{name} warm-up {i}/{steps} | {describe(record)}")
+            if over:
+                print(f"{name} warm-up stopped: the warm-ups may take at most half of --time-budget")
+                break
+
     if args.vision_warmup_steps > 0 and not args.resume:
         warmup_examples = draw_examples(task, "train", args.num_examples, args.seed, args.families)
         held_out = draw_examples(task, "val", args.num_val_examples, args.seed, args.families)
-        for record in vision_warmup(model, task, warmup_examples, image_processor, args.vision_warmup_steps,
-                                    args.batch_size, args.lr, args.seed, device, amp_dtype, held_out):
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            over = args.time_budget > 0 and time.time() - loop_start > args.time_budget * 30
-            if record["warmup_step"] % 50 == 0 or record["warmup_step"] == args.vision_warmup_steps or over:
-                print(f"vision warm-up {record['warmup_step']}/{args.vision_warmup_steps} | loss "
-                      f"{record['warmup_loss']:.4f} | patch acc {record['warmup_acc']:.3f} | "
-                      f"on objects {record['warmup_acc_fg']:.3f}" +
-                      (f" | held-out, on objects {record['warmup_val_acc_fg']:.3f}" if "warmup_val_acc_fg" in record else ""))
-            if over:
-                print("vision warm-up stopped: it may take at most half of --time-budget")
-                break
-
-    # ---- induction warm-up (the LM alone, on letters; before the task, so --resume skips it too) ----
+        run_warmup("vision", vision_warmup(model, task, warmup_examples, image_processor, args.vision_warmup_steps,
+                                           args.batch_size, args.lr, args.seed, device, amp_dtype, held_out),
+                   args.vision_warmup_steps, 50,
+                   lambda r: f"loss {r['warmup_loss']:.4f} | patch acc {r['warmup_acc']:.3f} | on objects "
+                             f"{r['warmup_acc_fg']:.3f}" + (f" | held-out, on objects {r['warmup_val_acc_fg']:.3f}"
+                                                             if "warmup_val_acc_fg" in r else ""))
     if args.induction_warmup_steps > 0 and not args.resume:
-        for record in induction_warmup(model, tokenizer, args.induction_warmup_steps, args.batch_size, args.lr,
-                                       args.seed, device, amp_dtype):
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            over = args.time_budget > 0 and time.time() - loop_start > args.time_budget * 30
-            if record["induction_step"] % 100 == 0 or record["induction_step"] == args.induction_warmup_steps or over:
-                print(f"induction warm-up {record['induction_step']}/{args.induction_warmup_steps} | loss "
-                      f"{record['induction_loss']:.4f} | acc {record['induction_acc']:.3f}")
-            if over:
-                print("induction warm-up stopped: the warm-ups may take at most half of --time-budget")
-                break
+        run_warmup("induction", induction_warmup(model, tokenizer, args.induction_warmup_steps, args.batch_size,
+                                                 args.lr, args.seed, device, amp_dtype),
+                   args.induction_warmup_steps, 100,
+                   lambda r: f"loss {r['induction_loss']:.4f} | acc {r['induction_acc']:.3f}")
 
     if args.freeze_vision:  # no gradient through the tower: its features stay as warmed up (and a step is cheaper)
         vlm.vision_tower(model).requires_grad_(False)

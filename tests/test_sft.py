@@ -488,7 +488,7 @@ def test_induction_rows_repeat_a_string_at_varying_offsets():
 
 def test_induction_warmup_trains_and_sft_logs_it(tmp_path):
     """Through sft.py: the warm-up's records are logged before the task's steps, and its loss falls (at this size
-    and length only to the letters' marginal, ln 52 = 3.95: the induction head itself took ~1,000-2,500 GPU steps at
+    and length only to the letters' marginal, ln 52 = 3.95: the induction head itself took ~850-2,900 GPU steps at
     batch 128, README), then the task trains as usual."""
     out = tmp_path / "ind"
     done = subprocess.run(sft_cmd(out, "--induction-warmup-steps", "60", "--steps", "20", "--eval-every", "20"),
@@ -500,7 +500,6 @@ def test_induction_warmup_trains_and_sft_logs_it(tmp_path):
     assert records.index(warm[-1]) < min(i for i, r in enumerate(records) if "loss" in r)
     assert warm[0]["induction_loss"] > 4.4 and sum(r["induction_loss"] for r in warm[-10:]) / 10 < 4.05
     assert "induction warm-up 60/60" in done.stdout
-
 
 
 def test_cryptogram_gets_the_induction_warmup_by_default_within_the_time_cap(tmp_path):
