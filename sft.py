@@ -133,6 +133,12 @@ class Args:
     built from scratch does not learn shapes through the LM loss alone (README). Counts against --time-budget and
     stops early after half of it; skipped by --resume. 0 = off; -1 = auto: 600 for --model tiny on an image
     task, else 0"""
+    vision_warmup_head: str = "auto"
+    """what the vision warm-up trains each image token to name: class = its box class (one linear head over
+    task.box_classes); parts = each of the class's parts (task.box_parts, e.g. a cryptogram pair's coded and plain
+    letter) through a linear head per part; tokens = each part through the LM's own input embeddings of its
+    tokens (cosine against them, plus a learned background vector), so the token arrives in the LM as the text it
+    shows; auto = the task's `warmup_head`, else class"""
     induction_warmup_steps: int = -1
     """first train the LM alone on variable-offset repeats of random letters (induction_warmup): a cryptogram's
     lookup needs an induction head, which the task's own sparse signal did not grow in up to 5,283 steps and this dense
@@ -160,7 +166,8 @@ class Args:
     """cuda | cpu | auto"""
 
 
-CHOICES = {"dtype": ["auto", "fp32", "bf16", "fp16"], "device": ["auto", "cuda", "cpu"]}
+CHOICES = {"dtype": ["auto", "fp32", "bf16", "fp16"], "device": ["auto", "cuda", "cpu"],
+           "vision_warmup_head": ["auto", "class", "parts", "tokens"]}
 
 
 def parse_args(argv=None) -> Args:
@@ -436,20 +443,50 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=
     return loss, F.cross_entropy(context_logits.float(), input_ids[:, 1:][in_context], reduction="sum")
 
 
+class EmbeddingHead(torch.nn.Module):
+    """Logits over [background] + `token_ids`: scale * cosine(feature, row), the rows being a learned background
+    vector and the LM's input embeddings of the tokens (a fixed copy: the warm-up trains the tower, not the LM)."""
+
+    def __init__(self, embeddings, token_ids):
+        super().__init__()
+        self.register_buffer("tokens", embeddings.weight[token_ids].detach().float().clone())
+        self.background = torch.nn.Parameter(torch.randn(embeddings.embedding_dim) * self.tokens.std())
+        self.log_scale = torch.nn.Parameter(torch.tensor(math.log(10.0)))
+
+    def forward(self, features):
+        rows = torch.cat([self.background[None], self.tokens])
+        return self.log_scale.exp() * F.normalize(features.float(), dim=-1) @ F.normalize(rows, dim=-1).T
+
+
+def warmup_heads(model, task, kind, tokenizer, device):
+    """(heads, label tables) of the vision warm-up: head k names part k of each image token's box class, its target
+    table[k][class] (kind "class": one part, the class itself; "parts", "tokens": task.box_parts, see Args)."""
+    hidden = model.get_input_embeddings().embedding_dim
+    if kind == "class":
+        return [torch.nn.Linear(hidden, len(task.box_classes)).to(device)], [torch.arange(len(task.box_classes))]
+    tables = list(torch.as_tensor(task.box_part_labels).T)
+    if kind == "parts":
+        return [torch.nn.Linear(hidden, len(t)).to(device) for t in task.box_parts.values()], tables
+    ids = [tokenizer.convert_tokens_to_ids(tokens[1:]) for tokens in task.box_parts.values()]
+    if any(i is None or i == tokenizer.unk_token_id for part in ids for i in part):
+        raise ValueError(f"--vision-warmup-head tokens: the tokenizer lacks some of {task.name}'s box_parts tokens")
+    return [EmbeddingHead(model.get_input_embeddings(), torch.tensor(part)).to(device) for part in ids], tables
+
+
 def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr, seed, device, amp_dtype,
-                  held_out=(), measure_every=50):
-    """Yields one record per step of training the vision tower (merger included) of a VLM alone: a throwaway
-    linear head on its merged-patch outputs (the image tokens the LM sees) is trained with cross-entropy to give
-    the class drawn under each token (vlm.patch_labels of task.image_boxes), with AdamW at lr (ramped up over the
-    first 10% of steps, then cosine down to 0.1 x lr). Each step draws batch_size examples with replacement,
-    seeded by (seed, step).
-    Records: warmup_loss, warmup_acc (all image tokens), warmup_acc_fg (tokens on something drawn); every
-    measure_every steps and at the last, warmup_val_acc_fg: the same on the held_out examples (other source images,
-    e.g. the val split), what the tower will name right on images it never trained on."""
+                  held_out=(), measure_every=50, head="class", tokenizer=None):
+    """Yields one record per step of training the vision tower (merger included) of a VLM alone: throwaway heads
+    on its merged-patch outputs (the image tokens the LM sees) are trained with cross-entropy to give the class
+    drawn under each token (vlm.patch_labels of task.image_boxes), or each of its parts (head, see
+    warmup_heads), with AdamW at lr (ramped up over the first 10% of steps, then cosine down to 0.1 x lr). Each
+    step draws batch_size examples with replacement, seeded by (seed, step).
+    Records: warmup_loss, warmup_acc (all image tokens; every part right), warmup_acc_fg (tokens on something
+    drawn); every measure_every steps and at the last, warmup_val_acc_fg: the same on the held_out examples (other
+    source images, e.g. the val split), what the tower will name right on images it never trained on."""
     inner = vlm.base_model(model).model   # the HF VLM's vision tower + text model
     params = [p for p in vlm.vision_tower(model).parameters() if p.requires_grad]
-    head = torch.nn.Linear(model.get_input_embeddings().embedding_dim, len(task.box_classes)).to(device)
-    optimizer = torch.optim.AdamW(params + list(head.parameters()), lr=lr, betas=(0.9, 0.95))
+    heads, tables = warmup_heads(model, task, head, tokenizer, device)
+    optimizer = torch.optim.AdamW(params + [p for h in heads for p in h.parameters()], lr=lr, betas=(0.9, 0.95))
     model.train()
 
     def labelled(example):  # [(patched image, its patch labels)] of one example's images
@@ -464,11 +501,14 @@ def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr,
                 b, im.shape[:2], (rows, cols), centres_only=getattr(task, "label_centres", False)))))
         return out
 
-    def logits_of(items):  # (head logits, targets) of the image tokens of [(patched image, labels)]
+    def logits_of(items):  # ([per head: logits], classes) of the image tokens of [(patched image, labels)]
         pixels = vlm.pixel_values(image_processor, [p for p, _ in items], device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
             features = torch.cat(inner.get_image_features(**pixels).pooler_output)   # image tokens, hidden
-            return head(features).float(), torch.cat([t for _, t in items]).to(device)
+            return [h(features).float() for h in heads], torch.cat([t for _, t in items])
+
+    def hits(logits, classes):  # every part named right, per token
+        return torch.stack([lg.argmax(-1).cpu() == table[classes] for lg, table in zip(logits, tables)]).all(0)
 
     rendered = {}  # example index -> labelled(example), drawn, resized and labelled once
     held_out = [item for example in held_out for item in labelled(example)]
@@ -478,8 +518,8 @@ def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr,
             if i not in rendered:
                 rendered[i] = labelled(examples[i])
             items += rendered[i]
-        logits, target = logits_of(items)
-        loss = F.cross_entropy(logits, target)
+        logits, classes = logits_of(items)
+        loss = sum(F.cross_entropy(lg, table[classes].to(device)) for lg, table in zip(logits, tables))
         ramp, cosine = min(1.0, (step + 1) / max(1, steps // 10)), 0.55 + 0.45 * math.cos(math.pi * step / steps)
         for group in optimizer.param_groups:  # the decay gave 55% vs 46% on digit tokens after 600 CPU steps
             group["lr"] = lr * ramp * cosine
@@ -487,15 +527,14 @@ def vision_warmup(model, task, examples, image_processor, steps, batch_size, lr,
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        hit, drawn = logits.argmax(-1) == target, target > 0
+        hit, drawn = hits(logits, classes), classes > 0
         record = {"step": 0, "warmup_step": step + 1, "warmup_loss": loss.item(), "warmup_acc": hit.float().mean().item(),
                   "warmup_acc_fg": hit[drawn].float().mean().item() if drawn.any() else float("nan")}
         if held_out and ((step + 1) % measure_every == 0 or step + 1 == steps):
             with torch.no_grad():
-                hits = [(lg.argmax(-1) == t)[t > 0] for lg, t in (logits_of(held_out[k:k + batch_size])
-                                                                   for k in range(0, len(held_out), batch_size))]
-            hits = torch.cat(hits)
-            record["warmup_val_acc_fg"] = hits.float().mean().item() if len(hits) else float("nan")
+                val = [hits(*logits_of(held_out[k:k + batch_size])) for k in range(0, len(held_out), batch_size)]
+                drawn = torch.cat([t for _, t in held_out]) > 0
+            record["warmup_val_acc_fg"] = torch.cat(val)[drawn].float().mean().item() if drawn.any() else float("nan")
         yield record
 
 
@@ -638,6 +677,11 @@ if __name__ == "__main__":
         args.vision_warmup_steps = 600 if args.model == "tiny" and vision else 0
     if args.induction_warmup_steps == -1:  # auto
         args.induction_warmup_steps = getattr(task, "induction_warmup", 0) if args.model == "tiny" else 0
+    if args.vision_warmup_head == "auto":
+        args.vision_warmup_head = getattr(task, "warmup_head", "class")
+    if args.vision_warmup_head in ("parts", "tokens") and args.vision_warmup_steps > 0 and not hasattr(task, "box_parts"):
+        raise SystemExit(f"--vision-warmup-head {args.vision_warmup_head} needs a task with box_parts (cryptogram), "
+                         f"not {args.task or args.data}")
     if args.vision_warmup_steps > 0 and not (vision and hasattr(task, "image_boxes")):
         raise SystemExit(f"--vision-warmup-steps needs an image task with image_boxes (digits, cryptogram, pixel, "
                          f"coords-image), not {args.task or args.data}")
@@ -737,36 +781,42 @@ if __name__ == "__main__":
         (out_dir / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
         torch.manual_seed(args.seed + 1)  # dropout stream, independent of how the model was built
 
-    # ---- warm-ups: the vision tower (image tasks), then the LM's induction head (cryptograms) ----
+    # ---- warm-ups: the LM's induction head (cryptograms), then the vision tower (image tasks) ----
     loop_start = time.time()  # the warm-ups count against --time-budget
 
-    def run_warmup(name, records, steps, every, describe):
-        """Appends a warm-up's records to metrics.jsonl and prints every `every` steps; the warm-ups together stop
-        after half of --time-budget. A checkpoint is always past them, so --resume skips them."""
+    def run_warmup(name, records, steps, every, describe, cap):
+        """Appends a warm-up's records to metrics.jsonl and prints every `every` steps; stops once `cap` of
+        --time-budget has passed since the first warm-up began. A checkpoint is always past them, so --resume skips
+        them."""
         for i, record in enumerate(records, 1):
             with metrics_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
-            over = args.time_budget > 0 and time.time() - loop_start > args.time_budget * 30
+            over = args.time_budget > 0 and time.time() - loop_start > args.time_budget * 60 * cap
             if i % every == 0 or i == steps or over:
                 print(f"{name} warm-up {i}/{steps} | {describe(record)}")
             if over:
                 print(f"{name} warm-up stopped: the warm-ups may take at most half of --time-budget")
                 break
 
-    if args.vision_warmup_steps > 0 and not args.resume:
-        warmup_examples = draw_examples(task, "train", args.num_examples, args.seed, args.families)
-        held_out = draw_examples(task, "val", args.num_val_examples, args.seed, args.families)
-        run_warmup("vision", vision_warmup(model, task, warmup_examples, image_processor, args.vision_warmup_steps,
-                                           args.batch_size, args.lr, args.seed, device, amp_dtype, held_out),
-                   args.vision_warmup_steps, 50,
-                   lambda r: f"loss {r['warmup_loss']:.4f} | patch acc {r['warmup_acc']:.3f} | on objects "
-                             f"{r['warmup_acc_fg']:.3f}" + (f" | held-out, on objects {r['warmup_val_acc_fg']:.3f}"
-                                                             if "warmup_val_acc_fg" in r else ""))
+    # the induction warm-up goes first: it trains the LM, whose embeddings the vision warm-up's "tokens" head reads.
+    # Together they take at most half of --time-budget, the induction head at most a quarter if a vision one follows
+    vision_warmup_follows = args.vision_warmup_steps > 0 and not args.resume
     if args.induction_warmup_steps > 0 and not args.resume:
         run_warmup("induction", induction_warmup(model, tokenizer, args.induction_warmup_steps, args.batch_size,
                                                  args.lr, args.seed, device, amp_dtype),
                    args.induction_warmup_steps, 100,
-                   lambda r: f"loss {r['induction_loss']:.4f} | acc {r['induction_acc']:.3f}")
+                   lambda r: f"loss {r['induction_loss']:.4f} | acc {r['induction_acc']:.3f}",
+                   0.25 if vision_warmup_follows else 0.5)
+    if vision_warmup_follows:
+        warmup_examples = draw_examples(task, "train", args.num_examples, args.seed, args.families)
+        held_out = draw_examples(task, "val", args.num_val_examples, args.seed, args.families)
+        run_warmup("vision", vision_warmup(model, task, warmup_examples, image_processor, args.vision_warmup_steps,
+                                           args.batch_size, args.lr, args.seed, device, amp_dtype, held_out,
+                                           head=args.vision_warmup_head, tokenizer=tokenizer),
+                   args.vision_warmup_steps, 50,
+                   lambda r: f"loss {r['warmup_loss']:.4f} | patch acc {r['warmup_acc']:.3f} | on objects "
+                             f"{r['warmup_acc_fg']:.3f}" + (f" | held-out, on objects {r['warmup_val_acc_fg']:.3f}"
+                                                             if "warmup_val_acc_fg" in r else ""), 0.5)
 
     if args.freeze_vision:  # no gradient through the tower: its features stay as warmed up (and a step is cheaper)
         vlm.vision_tower(model).requires_grad_(False)

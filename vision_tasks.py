@@ -553,6 +553,13 @@ class CryptogramTask:
         return CryptogramEpisode(self, example, [] if self.text_only else [self.render(example)])
 
     box_classes = ["background"] + [chr(65 + c) + chr(97 + p) for c in range(26) for p in range(26)]
+    # sft.py's vision warm-up names a pair token by its two letters, each scored against the LM's own input
+    # embeddings of the 26 letters of its kind (warmup_head "tokens"), so the token reaches the LM in the terms
+    # its text is made of. With one linear head over the 676 pairs (session 10) the LM, induction head and all,
+    # found the token of a coded letter 11-13% of the time: its features were no match for the letter's query.
+    warmup_head = "tokens"
+    box_parts = {"coded": [None] + [chr(65 + c) for c in range(26)], "plain": [None] + [chr(97 + p) for p in range(26)]}
+    box_part_labels = np.array([[0, 0]] + [[1 + c, 1 + p] for c in range(26) for p in range(26)])
 
     def image_boxes(self, example):
         """Per image of `reset(example).images()` (the decoder; none for cryptogram-text): one box per pair around
