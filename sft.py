@@ -131,7 +131,7 @@ class Args:
     """image tasks: first train the vision tower alone for this many steps (--batch-size examples, --lr) to name
     what is drawn under each image token (task.image_boxes), through a linear head that is then dropped: a tower
     built from scratch does not learn shapes through the LM loss alone (README). Counts against --time-budget and
-    stops early after half of it; skipped by --resume. 0 = off; -1 = auto: 600 for --model tiny on an image
+    stops early once half of it is spent (the induction warm-up included); skipped by --resume. 0 = off; -1 = auto: 600 for --model tiny on an image
     task, else 0"""
     vision_warmup_head: str = "auto"
     """what the vision warm-up trains each image token to name: class = its box class (one linear head over
@@ -142,8 +142,8 @@ class Args:
     induction_warmup_steps: int = -1
     """first train the LM alone on variable-offset repeats of random letters (induction_warmup): a cryptogram's
     lookup needs an induction head, which the task's own sparse signal did not grow in up to 5,283 steps and this dense
-    drill grows in ~850-2,900 (small preset, batch 128; README). Runs after any vision warm-up and shares its cap
-    (the warm-ups stop after half of --time-budget); skipped by --resume. 0 = off; -1 = auto: the task's
+    drill grows in ~850-2,900 (small preset, batch 128; README). Runs before any vision warm-up, until a quarter of
+    --time-budget is spent if one follows, else half; skipped by --resume. 0 = off; -1 = auto: the task's
     `induction_warmup` (cryptogram: 3000) for --model tiny, else 0"""
     freeze_vision: int = -1
     """image tasks: 1 = the vision tower (merger included) is not trained by the LM loss, 0 = it is; -1 = auto: frozen
@@ -795,7 +795,7 @@ if __name__ == "__main__":
             if i % every == 0 or i == steps or over:
                 print(f"{name} warm-up {i}/{steps} | {describe(record)}")
             if over:
-                print(f"{name} warm-up stopped: the warm-ups may take at most half of --time-budget")
+                print(f"{name} warm-up stopped: it may run until {cap:.0%} of --time-budget is spent")
                 break
 
     # the induction warm-up goes first: it trains the LM, whose embeddings the vision warm-up's "tokens" head reads.
