@@ -450,7 +450,7 @@ class EmbeddingHead(torch.nn.Module):
     def __init__(self, embeddings, token_ids):
         super().__init__()
         self.register_buffer("tokens", embeddings.weight[token_ids].detach().float().clone())
-        self.background = torch.nn.Parameter(torch.randn(embeddings.embedding_dim) * self.tokens.std())
+        self.background = torch.nn.Parameter(torch.randn_like(self.tokens[0]) * self.tokens.std())
         self.log_scale = torch.nn.Parameter(torch.tensor(math.log(10.0)))
 
     def forward(self, features):
