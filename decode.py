@@ -16,8 +16,14 @@ by one from Python (LoRA adds ~1,000 more): at batch 64 the GPU mostly waits for
 6) optionally (`compile=True`) runs each layer's decode step through torch.compile, which fuses the norms, the
    rotary embedding, the masked softmax and the SwiGLU into a few kernels (a graph still launches each kernel:
    ~45 per layer eager, the GPU idles between the small ones).
-Sampling stays in rollout.generate (same code, same generator), so the sampled tokens follow the same policy;
-the log-probs can differ from the HF forward's in the last bits (other kernels, merged weights in bf16).
+7) samples inside the step (`graph_sampling=True`, rollout.generate asks through `sample_in_step`): final norm, LM
+   head, log_softmax(logits / T), a Gumbel-max draw (argmax(logits / T + Gumbel noise), the same distribution as
+   torch.multinomial over softmax(logits / T)), the drawn token's log-prob and the stop check run in the captured
+   graph (one torch.compile'd function with `compile`), so the (B, V) fp32 logits are not written out and read
+   back by several separate kernels. The noise comes from the caller's generator (registered with each graph), so
+   a seed gives the same tokens every time, though not the tokens rollout.sample_tokens' multinomial draws from it.
+   top_p < 1 and generators on another device keep rollout.sample_tokens.
+Log-probs can differ from the HF forward's in the last bits (other kernels, merged weights in bf16).
 
 Supported: decoder-only models with the Llama layer layout (Llama, Qwen2, Qwen3 incl. its q/k norms; the
 built-in tiny model), RoPE without length-dependent scaling, no sliding window; `unsupported(model)` says why
@@ -109,6 +115,32 @@ def _layer_qkv(h, ln1, qkv_w, qkv_b, q_norm, k_norm, cos, sin, eps, n_heads, n_k
     return _rotate(q, cos, sin).transpose(1, 2), _rotate(k, cos, sin).transpose(1, 2), v.transpose(1, 2)
 
 
+def _sample(h, norm, head, eps, temperature, noise, stop_ids):
+    """The next token of each row from its last hidden state h (B, hidden): the final norm, the LM head, then
+    rollout.sample_tokens' policy without nucleus. noise None: greedy (argmax, log-probs at T = 1); else noise (B, V)
+    uniform in [0, 1) and the token is argmax(logits / T - log(-log(noise))), Gumbel-max: a draw from
+    softmax(logits / T) (noise on multinomial's 2^-24 grid: a token below ~1e-7 of the mass is drawn a little less).
+    temperature: a 0-d tensor (a float would be baked into the compiled code). Returns tokens (B,), their
+    log_softmax(logits / T) and whether each is in stop_ids."""
+    logits = F.linear(_rms(h, norm, eps), head).float()
+    if noise is None:
+        logprobs = torch.log_softmax(logits, -1)
+        tokens = logits.argmax(-1)
+    else:
+        logprobs = torch.log_softmax(logits / temperature, -1)
+        tokens = (logprobs - (-noise.log()).log()).argmax(-1)
+    return tokens, logprobs.gather(-1, tokens[:, None])[:, 0], (tokens[:, None] == stop_ids).any(-1)
+
+
+def _layer_qkv_write(h, ln1, qkv_w, qkv_b, q_norm, k_norm, cos, sin, eps, n_heads, n_kv, head_dim, K, V, slots):
+    """_layer_qkv, then k and v written into the cache columns `slots` of K, V in place (compiled: fused with the
+    rotary kernel, no separate index_copy_ launches); returns q."""
+    q, k, v = _layer_qkv(h, ln1, qkv_w, qkv_b, q_norm, k_norm, cos, sin, eps, n_heads, n_kv, head_dim)
+    K.index_copy_(2, slots, k)
+    V.index_copy_(2, slots, v)
+    return q
+
+
 def _layer_out(h, q, K, V, mask, o_w, o_b, ln2, gate_up_w, gate_up_b, down_w, down_b, eps, n_kv, attention):
     """Attention over the cache columns K, V (B, kv, columns, D), the output projection and the SwiGLU MLP, with
     both residuals: the layer's output hidden states (B, T, hidden)."""
@@ -140,14 +172,26 @@ def _compiled(fn):
     return _COMPILED[fn]
 
 
+def _device(device):
+    """torch.device with its index filled in ("cuda" -> "cuda:<current>"), so two spellings compare equal."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 class DecodeEngine:
     """Static-KV decoder over a snapshot of `model`'s weights (take a new one after an optimizer step; close() the
     old one before a training pass).
-    prefill(input_ids, attention, capacity) -> last-position logits (B, V); step(tokens (B,)) -> logits (B, V).
+    prefill(input_ids, attention, capacity) -> last-position logits (B, V); step(tokens (B,)) -> logits (B, V); after
+    sample_in_step(...) returned True, both return (tokens, log-probs, stop) of the next token instead.
     bucket: decode steps attend over the filled columns rounded up to a multiple of this (0 = the whole capacity);
-    compile: run the decode step's layers through torch.compile."""
+    compile: run the decode step's layers (and the sampling) through torch.compile;
+    graph_sampling: let sample_in_step say yes (False: callers always get logits and sample themselves);
+    fuse_kv_writes: with compile, write each layer's new K/V columns inside its compiled q/k/v function."""
 
-    def __init__(self, model, dtype=None, cuda_graph=True, attention="sdpa", bucket=64, compile=False):
+    def __init__(self, model, dtype=None, cuda_graph=True, attention="sdpa", bucket=64, compile=False,
+                 graph_sampling=True, fuse_kv_writes=False):
         reason = unsupported(model)
         if reason:
             raise ValueError(f"the decode engine does not support {reason}; use the model's own forward")
@@ -161,6 +205,9 @@ class DecodeEngine:
             raise ValueError(f"attention must be manual or sdpa, got {attention!r}")
         self.attention, self.bucket = attention, bucket
         self.layer_qkv, self.layer_out = (_compiled(_layer_qkv), _compiled(_layer_out)) if compile else (_layer_qkv, _layer_out)
+        self.sample = _compiled(_sample) if compile else _sample
+        self.layer_qkv_write = _compiled(_layer_qkv_write) if compile and fuse_kv_writes else None
+        self.graph_sampling, self.sampler = graph_sampling, None
         self.eps = config.rms_norm_eps
         self.n_heads, self.n_kv = config.num_attention_heads, config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -185,7 +232,7 @@ class DecodeEngine:
             self.final_norm = decoder.norm.weight.to(self.dtype)
             rotary = decoder.rotary_emb
             self.inv_freq, self.rope_scale = rotary.inv_freq.float().to(self.device), float(rotary.attention_scaling)
-        self.graphs = {}  # columns -> (CUDA graph, its logits buffer)
+        self.graphs = {}  # columns -> (CUDA graph, its output buffers: logits, or (tokens, log-probs, stop))
         self.graph_pool = None
         self.capture_seconds = 0.0  # host time spent warming up and capturing graphs (bench/decode_bench.py)
 
@@ -200,18 +247,46 @@ class DecodeEngine:
     def _forward(self, ids, positions, slots, mask, caches, columns=None, compiled=False):
         """ids, positions (B, T); slots (T,) cache columns to write; mask (B, 1, T, columns) bool; caches: per
         layer (K, V) of (B, kv_heads, capacity, head_dim), attended over their first `columns` (default: all).
-        compiled: the layers through torch.compile (decode steps). Returns the last position's logits (B, V) in fp32."""
+        compiled: the layers through torch.compile (decode steps). Returns the last position's hidden states (B, hidden)."""
         layer_qkv, layer_out = (self.layer_qkv, self.layer_out) if compiled else (_layer_qkv, _layer_out)
         h = self.embed[ids]
         cos, sin = self._rope(positions)
         for w, (K, V) in zip(self.layers, caches):
-            q, k, v = layer_qkv(h, w["ln1"], *w["qkv"], w["q_norm"], w["k_norm"], cos, sin, self.eps, self.n_heads,
-                                self.n_kv, self.head_dim)
-            K.index_copy_(2, slots, k)
-            V.index_copy_(2, slots, v)
+            qkv_args = (h, w["ln1"], *w["qkv"], w["q_norm"], w["k_norm"], cos, sin, self.eps, self.n_heads, self.n_kv,
+                        self.head_dim)
+            if compiled and self.layer_qkv_write is not None:
+                q = self.layer_qkv_write(*qkv_args, K, V, slots)
+            else:
+                q, k, v = layer_qkv(*qkv_args)
+                K.index_copy_(2, slots, k)
+                V.index_copy_(2, slots, v)
             h = layer_out(h, q, K[:, :, :columns], V[:, :, :columns], mask, *w["o"], w["ln2"], *w["gate_up"],
                           *w["down"], self.eps, self.n_kv, self.attention)
-        return F.linear(_rms(h[:, -1], self.final_norm, self.eps), self.head).float()
+        return h[:, -1]
+
+    def _head(self, h):
+        """Last hidden states (B, hidden) -> logits (B, V) in fp32, or (tokens, log-probs, stop) when sampling."""
+        if self.sampler is None:
+            return F.linear(_rms(h, self.final_norm, self.eps), self.head).float()
+        temperature, generator, stop_ids = self.sampler
+        noise = None if temperature is None else \
+            torch.rand(h.shape[0], self.head.shape[0], device=self.device, generator=generator)
+        return self.sample(h, self.final_norm, self.head, self.eps, temperature, noise, stop_ids)
+
+    def sample_in_step(self, temperature, top_p, generator, stop_ids):
+        """From the next prefill on, prefill() and step() return (tokens (B,), their log-probs, stop (B,) bool), the next
+        token sampled as rollout.sample_tokens(logits, temperature, top_p, generator) would (Gumbel-max instead of
+        multinomial: same distribution, other draws) and whether it is in stop_ids (a tensor), computed inside the
+        step's CUDA graph. Returns whether it will: not when graph_sampling is off, for top_p < 1, or a generator on
+        another device (then they return logits, as before)."""
+        self.sampler, self.graphs, self.graph_pool = None, {}, None
+        if not self.graph_sampling or top_p < 1.0:
+            return False
+        if temperature > 0 and generator is not None and _device(generator.device) != _device(self.device):
+            return False
+        temperature = torch.tensor(float(temperature), device=self.device) if temperature > 0 else None
+        self.sampler = (temperature, generator if temperature is not None else None, stop_ids.to(self.device))
+        return True
 
     # -- prefill and decode ---------------------------------------------------------------------------------
 
@@ -219,7 +294,8 @@ class DecodeEngine:
     @torch.autocast("cuda", enabled=False)  # every tensor is already in self.dtype (grpo.py calls under autocast)
     @torch.autocast("cpu", enabled=False)
     def prefill(self, input_ids, attention, capacity):
-        """Run left-padded prompts (B, L) into a fresh cache of `capacity` columns; returns logits (B, V).
+        """Run left-padded prompts (B, L) into a fresh cache of `capacity` columns; returns logits (B, V) (or, after
+        sample_in_step, the first sampled tokens: see there).
         Identical rows are computed once."""
         B, L = input_ids.shape
         capacity = max(capacity, L + 1)
@@ -232,7 +308,7 @@ class DecodeEngine:
         unique_caches = [(torch.zeros(len(rows), self.n_kv, L, self.head_dim, dtype=self.dtype, device=self.device),
                           torch.zeros(len(rows), self.n_kv, L, self.head_dim, dtype=self.dtype, device=self.device))
                          for _ in self.layers]
-        logits = self._forward(ids, positions, torch.arange(L, device=self.device), mask[:, None], unique_caches)
+        last = self._forward(ids, positions, torch.arange(L, device=self.device), mask[:, None], unique_caches)
         self.caches = []
         for K, V in unique_caches:
             full_k = torch.zeros(B, self.n_kv, capacity, self.head_dim, dtype=self.dtype, device=self.device)
@@ -246,7 +322,7 @@ class DecodeEngine:
         self.positions = positions[inverse][:, -1] + 1
         self.slot = torch.tensor([L], device=self.device)  # the cache column the next token is written to
         self.length, self.graphs, self.graph_pool = L, {}, None  # a pool dies with its graphs: never reuse its handle
-        return logits[inverse]
+        return self._head(last[inverse])
 
     def _columns(self):
         """Cache columns the next step attends over: the filled ones rounded up to a bucket (static per graph)."""
@@ -257,15 +333,15 @@ class DecodeEngine:
 
     def _decode(self, columns):
         self.valid.index_fill_(1, self.slot, True)
-        return self._forward(self.tokens[:, None], self.positions[:, None], self.slot,
-                             self.valid[:, None, None, :columns], self.caches, columns, compiled=True)
+        return self._head(self._forward(self.tokens[:, None], self.positions[:, None], self.slot,
+                                        self.valid[:, None, None, :columns], self.caches, columns, compiled=True))
 
     def close(self):
         """Free what the engine holds before a training pass: graphs, KV cache, weights snapshot; and, when no other
         engine holds graphs, cuBLAS's workspaces (32 MiB per stream and thread that ran a matmul: the capture
         stream's would sit idle through the training pass; the training's own are made again at its next matmul).
         The engine is unusable after this."""
-        self.graphs, self.graph_pool, self.caches, self.layers = {}, None, [], []
+        self.graphs, self.graph_pool, self.caches, self.layers, self.sampler = {}, None, [], [], None
         self.embed = self.head = self.valid = None
         _HOLDING_GRAPHS.discard(self)
         if self.cuda_graph and not _HOLDING_GRAPHS:
@@ -289,14 +365,14 @@ class DecodeEngine:
     @torch.autocast("cuda", enabled=False)
     @torch.autocast("cpu", enabled=False)
     def step(self, tokens):
-        """Feed one token per row (B,) at each row's next position; returns logits (B, V). On CUDA the
-        returned tensor is the graph's output buffer: use it before the next step."""
+        """Feed one token per row (B,) at each row's next position; returns logits (B, V), or (tokens, log-probs, stop)
+        after sample_in_step. On CUDA the returned tensors are the graph's output buffers: use them before the next step."""
         if self.full:
             self._grow()
         self.tokens.copy_(tokens)
         columns = self._columns()
         if not self.cuda_graph:
-            logits = self._decode(columns)
+            out = self._decode(columns)
         else:
             if columns not in self.graphs:
                 # warm up on a side stream (allocator, cuBLAS handles, torch.compile), then capture; the warm-up's
@@ -310,13 +386,15 @@ class DecodeEngine:
                 torch.cuda.current_stream().wait_stream(stream)
                 self.graph_pool = self.graph_pool or torch.cuda.graph_pool_handle()
                 graph = torch.cuda.CUDAGraph()
+                if self.sampler is not None and self.sampler[1] is not None:  # the default generator registers itself
+                    graph.register_generator_state(self.sampler[1])
                 with torch.cuda.graph(graph, pool=self.graph_pool, stream=stream):
                     self.graphs[columns] = (graph, self._decode(columns))
                 self.capture_seconds += time.perf_counter() - started
                 _HOLDING_GRAPHS.add(self)
-            graph, logits = self.graphs[columns]
+            graph, out = self.graphs[columns]
             graph.replay()
         self.positions += 1
         self.slot += 1
         self.length += 1
-        return logits
+        return out

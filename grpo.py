@@ -143,6 +143,9 @@ class Args:
     compile_decode: bool = False
     """static engine: torch.compile each layer's decode step (fuses norms, rotary, softmax, SwiGLU: 2.5x faster
     steps for a 0.6B model on an H100, bench/decode_bench.py; the first rollout pays the compilation)"""
+    graph_sampling: bool = True
+    """static engine: sample each token inside the decode step (CUDA graph): Gumbel-max, the same softmax(logits / T)
+    and log-probs as rollout.sample_tokens' multinomial but other draws per seed; top_p < 1 samples outside"""
     logprob_chunk: int = 128
     """log-prob passes: positions per chunk through the LM head, recomputed in the backward (a 150k vocabulary
     would otherwise hold B x T x V fp32 logits); 0 = all at once"""
@@ -496,7 +499,8 @@ if __name__ == "__main__":
             results = run_episodes(model, tokenizer, task, examples, num_generations=G, temperature=args.temperature,
                                    top_p=args.top_p, max_new_tokens=max_new_tokens, max_turns=max_turns,
                                    generator=generator, image_processor=image_processor, engine=args.engine,
-                                   cuda_graph=args.cuda_graph, compile_decode=args.compile_decode)
+                                   cuda_graph=args.cuda_graph, compile_decode=args.compile_decode,
+                                   graph_sampling=args.graph_sampling)
         t_gen = time.time() - t0
 
         # 3) rewards (TTRL replaces the task's reward by agreement with the group's majority answer)

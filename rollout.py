@@ -170,6 +170,9 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
     (static KV cache, CUDA graphs); text models only. With it, each decode step is launched before the host
     walks the rows of the previous one (its tokens are known on the device: the sampled ones, or env reply
     tokens already queued on the host), so on a GPU the next step computes while Python does the bookkeeping.
+    Where it can (engine.sample_in_step: top_p = 1, the generator on its device), the engine also samples inside
+    its step, by Gumbel-max from the same softmax(logits / T) with the same log-probs, but other draws than
+    sample_tokens' multinomial for a given seed.
     Returns per row: (completion_ids, mask, logprobs, truncated).
     """
     device = next(model.parameters()).device
@@ -200,6 +203,8 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
     if engine is not None:
         if pixels is not None:
             raise ValueError("the decode engine runs text models only")
+        # engine_samples: prefill and step return (tokens, log-probs, stop) of the next token instead of its logits
+        engine_samples = engine.sample_in_step(temperature, top_p, generator, stop_ids)
         logits = engine.prefill(input_ids, attention, capacity=L + max_new_tokens * max_cycles)
         # host <-> device through pinned buffers, so copies do not wait for the step running on the GPU; the
         # forced-token buffers alternate: one may still be on its way to the device while the other is filled
@@ -217,12 +222,15 @@ def generate(model, prompts, *, max_new_tokens, stop_ids, pad_id, temperature=0.
     while any(active):
         if pixels is not None:
             logits = vlm.forbid_vision_tokens(logits, model)
-        sampled, sampled_lp = sample_tokens(logits, temperature, top_p, generator)
-        if engine is None:
-            is_stop = torch.isin(sampled, stop_ids).tolist()
-            sampled, sampled_lp = sampled.tolist(), sampled_lp.tolist()
+        if engine is not None and engine_samples:
+            sampled, sampled_lp, is_stop = logits
         else:
-            for host, value in ((host_tokens, sampled), (host_lp, sampled_lp), (host_stop, torch.isin(sampled, stop_ids))):
+            sampled, sampled_lp = sample_tokens(logits, temperature, top_p, generator)
+            is_stop = torch.isin(sampled, stop_ids)
+        if engine is None:
+            is_stop, sampled, sampled_lp = is_stop.tolist(), sampled.tolist(), sampled_lp.tolist()
+        else:
+            for host, value in ((host_tokens, sampled), (host_lp, sampled_lp), (host_stop, is_stop)):
                 host.copy_(value, non_blocking=cuda)
             copied = torch.cuda.Event() if cuda else None
             if cuda:
@@ -331,7 +339,7 @@ def _feed_chunks(model, chunks, step_tokens, attention, next_pos, cache, pad_id)
 
 def run_episodes(model, tokenizer, task, examples, num_generations=1, temperature=0.0, top_p=1.0,
                  max_new_tokens=None, max_turns=None, seed=0, generator=None, stream=None, image_processor=None,
-                 engine="hf", cuda_graph=True, compile_decode=False):
+                 engine="hf", cuda_graph=True, compile_decode=False, graph_sampling=True):
     """Play `num_generations` episodes of each example (grouped: example 0's G episodes come first).
 
     reprompt tasks: every turn, all unfinished episodes' observations are batched into one `generate`.
@@ -341,7 +349,8 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
     Turn keeps the pixel inputs of its images for the training pass.
     engine: "hf" runs the model's own forward with a dynamic cache; "static" snapshots the weights into a
     decode.DecodeEngine (static KV cache; CUDA graphs on CUDA unless cuda_graph=False; torch.compile'd layers if
-    compile_decode) for this call's generations; "auto" = static on CUDA when decode.py supports the model, else hf.
+    compile_decode; sampling inside the decode step unless graph_sampling=False) for this call's generations;
+    "auto" = static on CUDA when decode.py supports the model, else hf.
     """
     max_new_tokens = max_new_tokens or task.max_new_tokens
     max_turns = max_turns or task.max_turns
@@ -370,7 +379,8 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
             image_processor is None else "hf"
     if engine == "static":
         dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None  # grpo runs under autocast
-        fast = decode_engine.DecodeEngine(model, dtype=dtype, cuda_graph=cuda_graph, compile=compile_decode)
+        fast = decode_engine.DecodeEngine(model, dtype=dtype, cuda_graph=cuda_graph, compile=compile_decode,
+                                          graph_sampling=graph_sampling)
     elif engine != "hf":
         raise ValueError(f"engine must be hf, static or auto, got {engine!r}")
     try:

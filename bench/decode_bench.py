@@ -1,9 +1,11 @@
 """Where a rollout's decode time goes: the HF forward vs decode.py's engine (eager or CUDA graph; two attention
-implementations; attention over the whole static cache or the filled buckets; torch.compile'd layers or not), per
-decode step at a fixed batch, against the memory-bandwidth bounds.
+implementations; attention over the whole static cache or the filled buckets; torch.compile'd layers or not;
+sampling after the step or inside it), per decode step at a fixed batch, against the memory-bandwidth bounds.
 
 Per configuration it times, after warm-up: `forward ms` one decode step of the model alone (HF: forward with a
-DynamicCache; engine: DecodeEngine.step), `sample ms` rollout.sample_tokens on that step's logits (T = 1),
+DynamicCache; engine: DecodeEngine.step; rows "sampling in graph": the step with the sampling inside it,
+DecodeEngine.sample_in_step at T = 1), `sample ms` rollout.sample_tokens on that step's logits (T = 1; "in step"
+where the step samples),
 `loop ms` a whole rollout.generate call of --new-tokens tokens divided by the token count (prefill, per-row
 Python bookkeeping, the host syncs and the engine's graph captures included; a fresh engine per call, as grpo.py
 takes one per step), and `captures ms` the host time of that call's graph warm-ups and captures. tok/s = batch / loop ms. Bounds: batch x HBM bandwidth / bytes
@@ -13,6 +15,7 @@ the K/V cache at the run's mean context (prompt + half the new tokens).
     python bench/decode_bench.py                                   # GPU: Qwen3-0.6B shape, batch 64
     python bench/decode_bench.py --model tiny --device cpu --new-tokens 16 --batch 8     # CPU smoke
     python bench/decode_bench.py --profile         # also: the top kernels of 5 engine steps, eager and compiled
+    python bench/decode_bench.py --only "compiled"  # only the rows whose name holds this ("a|b": either)
 """
 import argparse
 import os
@@ -51,6 +54,7 @@ def main():
     ap.add_argument("--device", default="auto", help="auto | cuda | cpu")
     ap.add_argument("--profile", action="store_true", help="print the top kernels of 5 engine steps (eager, compiled)")
     ap.add_argument("--no-compile", action="store_true", help="leave out the torch.compile configurations")
+    ap.add_argument("--only", default="", help="run only the rows whose name contains this text ('a|b': a or b)")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
@@ -75,19 +79,34 @@ def main():
     sample_s = timed(lambda: sample_tokens(logits, 1.0, 1.0, gen), args.steps, device)
     rows = []
     graph = device.type == "cuda"
+    after = dict(graph_sampling=False)  # rollout.sample_tokens after the step, as before the engine sampled in it
     configs = [("hf", None),
-               ("engine eager, sdpa, whole cache", dict(cuda_graph=False, attention="sdpa", bucket=0)),
-               ("engine graph, sdpa, whole cache", dict(cuda_graph=graph, attention="sdpa", bucket=0)),
-               ("engine graph, manual, whole cache", dict(cuda_graph=graph, attention="manual", bucket=0)),
-               ("engine graph, sdpa, buckets of 64", dict(cuda_graph=graph, attention="sdpa", bucket=64)),
-               ("engine graph, manual, buckets of 64", dict(cuda_graph=graph, attention="manual", bucket=64))]
+               ("engine eager, sdpa, whole cache", dict(cuda_graph=False, attention="sdpa", bucket=0, **after)),
+               ("engine graph, sdpa, whole cache", dict(cuda_graph=graph, attention="sdpa", bucket=0, **after)),
+               ("engine graph, manual, whole cache", dict(cuda_graph=graph, attention="manual", bucket=0, **after)),
+               ("engine graph, sdpa, buckets of 64", dict(cuda_graph=graph, attention="sdpa", bucket=64, **after)),
+               ("engine graph, manual, buckets of 64", dict(cuda_graph=graph, attention="manual", bucket=64, **after)),
+               ("engine graph, sdpa, whole cache, sampling in graph", dict(cuda_graph=graph, attention="sdpa", bucket=0))]
     if not args.no_compile:
-        configs += [("engine graph, sdpa, whole cache, compiled", dict(cuda_graph=graph, attention="sdpa", bucket=0, compile=True)),
-                    ("engine graph, sdpa, buckets of 64, compiled", dict(cuda_graph=graph, attention="sdpa", compile=True)),
-                    ("engine graph, manual, buckets of 64, compiled", dict(cuda_graph=graph, attention="manual", compile=True))]
-    profiled = [] if not (args.profile and device.type == "cuda") else [False] if args.no_compile else [False, True]
-    for compiled in profiled:
-        engine = DecodeEngine(model, dtype=dtype, cuda_graph=False, compile=compiled)
+        configs += [("engine graph, sdpa, whole cache, compiled", dict(cuda_graph=graph, attention="sdpa", bucket=0, compile=True, **after)),
+                    ("engine graph, sdpa, buckets of 64, compiled", dict(cuda_graph=graph, attention="sdpa", compile=True, **after)),
+                    ("engine graph, manual, buckets of 64, compiled", dict(cuda_graph=graph, attention="manual", compile=True, **after)),
+                    ("engine graph, sdpa, whole cache, compiled, sampling in graph", dict(cuda_graph=graph, attention="sdpa", bucket=0, compile=True)),
+                    ("engine graph, sdpa, buckets of 64, compiled, sampling in graph", dict(cuda_graph=graph, attention="sdpa", compile=True)),
+                    ("engine graph, sdpa, whole cache, compiled, sampling in graph, K/V writes in the compiled layer",
+                     dict(cuda_graph=graph, attention="sdpa", bucket=0, compile=True, fuse_kv_writes=True)),
+                    ("engine graph, sdpa, buckets of 64, compiled, sampling in graph, K/V writes in the compiled layer",
+                     dict(cuda_graph=graph, attention="sdpa", compile=True, fuse_kv_writes=True))]
+    if args.only:
+        configs = [(name, kw) for name, kw in configs if any(part in name for part in args.only.split("|"))]
+    stop_ids = torch.tensor([-1], device=device)  # no token's id: every row samples all its tokens
+    profiled = [] if not (args.profile and device.type == "cuda") else \
+        [(False, False, False)] if args.no_compile else [(False, False, False), (True, False, False), (True, True, False),
+                                                          (True, True, True)]
+    for compiled, sampling, fused in profiled:
+        engine = DecodeEngine(model, dtype=dtype, cuda_graph=False, compile=compiled, fuse_kv_writes=fused)
+        if sampling:
+            engine.sample_in_step(1.0, 1.0, gen, stop_ids)
         engine.prefill(ids, attention, capacity=L + args.new_tokens)
         step_tokens = ids[:, -1].clone()
         engine.step(step_tokens)
@@ -96,7 +115,9 @@ def main():
                 engine.step(step_tokens)
             torch.cuda.synchronize()
         busy = sum(e.self_device_time_total for e in prof.key_averages()) / 5 / 1e3
-        print(f"5 engine steps without a graph, {'compiled' if compiled else 'eager'}: kernels busy {busy:.2f} ms per step")
+        print(f"5 engine steps without a graph, {'compiled' if compiled else 'eager'}"
+              f"{', sampling in the step' if sampling else ''}{', K/V writes in the compiled layer' if fused else ''}: "
+              f"kernels busy {busy:.2f} ms per step")
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=70))
     for name, engine_kw in configs:
         with torch.no_grad():
@@ -112,6 +133,7 @@ def main():
                     pos = pos + 1
             else:
                 engine = DecodeEngine(model, dtype=dtype, **engine_kw)
+                samples = engine.sample_in_step(1.0, 1.0, gen, stop_ids)
                 engine.prefill(ids, attention, capacity=L + args.new_tokens + args.steps + 2)
                 step_tokens = ids[:, -1].clone()
                 forward = lambda: engine.step(step_tokens)
@@ -126,7 +148,7 @@ def main():
                       generator=torch.Generator(device=device).manual_seed(1))
         loop_s = timed(lambda: generate(model, prompts, engine=make(), **gen_kw), 1, device) / args.new_tokens
         capture_s = engines[-1].capture_seconds if engines[-1] is not None else 0.0
-        rows.append((name, forward_s, sample_s, loop_s, capture_s))
+        rows.append((name, forward_s, None if engine_kw is not None and samples else sample_s, loop_s, capture_s))
         print(f"{name}: forward {forward_s * 1e3:.2f} ms, loop {loop_s * 1e3:.2f} ms/token, graph captures "
               f"{capture_s * 1e3:.0f} ms per rollout", flush=True)
 
@@ -136,7 +158,7 @@ def main():
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, f, s, l, c in rows:
         tps = B / l
-        print(f"| {name} | {f * 1e3:.2f} | {s * 1e3:.2f} | {l * 1e3:.2f} | {c * 1e3:.0f} | {tps:,.0f} | "
+        print(f"| {name} | {f * 1e3:.2f} | {'in step' if s is None else f'{s * 1e3:.2f}'} | {l * 1e3:.2f} | {c * 1e3:.0f} | {tps:,.0f} | "
               f"{100 * tps / limit:.1f} | {100 * tps / limit_kv:.1f} |")
 
 

@@ -1,6 +1,7 @@
 """decode.py: the static-KV decode engine must reproduce the HF forward (same greedy tokens, same log-probs
 within fp32 tolerance) for plain and LoRA models, shared prompts, env replies fed as forced tokens, and a cache
-that has to grow. CPU runs the engine eagerly (CUDA graphs are only captured on CUDA)."""
+that has to grow; sampling inside its step must draw from softmax(logits / T) with those log-probs. CPU runs the
+engine eagerly (CUDA graphs are only captured on CUDA)."""
 import os
 import sys
 
@@ -91,14 +92,90 @@ def test_compiled_layers_change_nothing():
 
 
 def test_sampling_follows_the_same_policy():
-    """Same generator seed: the same sampled tokens (the logits agree far below the sampling noise)."""
+    """graph_sampling=False (rollout.sample_tokens after each step, as before in-step sampling): same generator seed,
+    the same sampled tokens as the HF path (the logits agree far below the sampling noise)."""
     model, tok = tiny(2)
     prompts = prompts_of(tok, ["<BOS>a\n"] * 4 + ["<BOS>bb\n"] * 4)
     kw = dict(max_new_tokens=16, stop_ids={tok.eos_token_id}, pad_id=tok.pad_token_id, temperature=1.0)
     hf = generate(model, prompts, generator=torch.Generator().manual_seed(3), **kw)
-    fast = generate(model, prompts, generator=torch.Generator().manual_seed(3), engine=decode.DecodeEngine(model), **kw)
+    fast = generate(model, prompts, generator=torch.Generator().manual_seed(3),
+                    engine=decode.DecodeEngine(model, graph_sampling=False), **kw)
     assert_same(hf, fast)
     assert len({tuple(r[0]) for r in fast}) > 2  # it did sample
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_greedy_sampling_in_the_step_matches_sampling_after_it(compile):
+    """Greedy, in the step (decode._sample, compiled or not) vs rollout.sample_tokens on the step's logits: the same
+    tokens and T = 1 log-probs, with stop tokens and env replies in the mix."""
+    model, tok = tiny(8)
+    prompts = prompts_of(tok, ["<BOS>copy abc\n", "<BOS>ok\n", "<BOS>copy fedcba please\n"])
+    reply = tok.encode("<out>7</out>", add_special_tokens=False)
+    kw = dict(max_new_tokens=12, stop_ids={tok.encode("c", add_special_tokens=False)[0], tok.eos_token_id},
+              pad_id=tok.pad_token_id, temperature=0.0, on_stop=lambda *_: reply, max_cycles=3)
+    engines = [decode.DecodeEngine(model, compile=compile, graph_sampling=on) for on in (False, True)]
+    after, inside = [generate(model, prompts, engine=e, **kw) for e in engines]
+    assert_same(after, inside, atol=1e-5)
+    assert engines[1].sample_in_step(0.0, 1.0, None, torch.tensor([0])) and \
+        not engines[0].sample_in_step(0.0, 1.0, None, torch.tensor([0]))
+
+
+def test_sampled_tokens_carry_their_policy_logprobs():
+    """Temperature 0.7, sampled in the step: each sampled token's log-prob is log_softmax(logits / T) at that token,
+    logits from the HF forward over prompt + completion; one seed gives the same tokens twice, another seed others."""
+    model, tok = tiny(9)
+    prompts = prompts_of(tok, ["<BOS>a\n"] * 3 + ["<BOS>copy bb\n"] * 3)
+    T = 0.7
+    kw = dict(max_new_tokens=16, stop_ids={tok.eos_token_id}, pad_id=tok.pad_token_id, temperature=T)
+    run = lambda seed: generate(model, prompts, generator=torch.Generator().manual_seed(seed),
+                                engine=decode.DecodeEngine(model), **kw)
+    first = run(3)
+    assert run(3) == first
+    assert [r[0] for r in run(4)] != [r[0] for r in first]
+    assert len({tuple(r[0]) for r in first}) > 2  # it did sample
+    for prompt, (ids, mask, lps, _) in zip(prompts, first):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt + ids])).logits[0, len(prompt) - 1:-1]
+        ref = torch.log_softmax(logits / T, -1).gather(-1, torch.tensor(ids)[:, None])[:, 0]
+        torch.testing.assert_close(torch.tensor(lps), ref, atol=2e-4, rtol=0)
+
+
+def test_gumbel_max_draws_follow_softmax():
+    """decode._sample on one fixed 8-token logits vector, 200,000 draws at T = 0.7: the token frequencies match
+    softmax(logits / T): chi-square with 7 degrees of freedom under 40.5 (p = 1e-6; this seed: 5.6; drawn at T = 1
+    instead: ~25,600, at T = 0.65 or 0.75: ~840, with -log(u) as the noise: ~8,600); and the log-probs are
+    log_softmax(logits / T) at the drawn tokens."""
+    logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0, 1.5])
+    n, T, V = 200_000, 0.7, len(logits)
+    h, norm = torch.ones(n, 1), torch.ones(1)  # eps = 0: the norm of a width-1 hidden state is exactly 1
+    noise = torch.rand(n, V, generator=torch.Generator().manual_seed(0))
+    stop = torch.tensor([6])
+    tokens, lps, stopped = decode._sample(h, norm, logits[:, None], 0.0, torch.tensor(T), noise, stop)
+    expected = torch.softmax(logits / T, -1) * n
+    observed = torch.bincount(tokens, minlength=V).float()
+    chi2 = ((observed - expected) ** 2 / expected).sum().item()
+    assert chi2 < 40.5, (chi2, observed, expected)
+    torch.testing.assert_close(lps, torch.log_softmax(logits / T, -1)[tokens])
+    assert torch.equal(stopped, tokens == 6)
+    greedy, greedy_lps, _ = decode._sample(h[:2], norm, logits[:, None], 0.0, None, None, stop)
+    assert greedy.tolist() == [0, 0] and torch.allclose(greedy_lps, torch.log_softmax(logits, -1)[0])
+
+
+def test_in_step_sampling_falls_back_where_unsupported():
+    """top_p < 1 (nucleus), the flag off, or a generator on another device: the engine returns logits and
+    rollout.sample_tokens draws, exactly as with graph_sampling=False."""
+    model, tok = tiny(2)
+    engine = decode.DecodeEngine(model)
+    stop = torch.tensor([tok.eos_token_id])
+    assert not engine.sample_in_step(1.0, 0.9, None, stop)
+    assert not decode.DecodeEngine(model, graph_sampling=False).sample_in_step(1.0, 1.0, None, stop)
+    if torch.cuda.is_available():
+        assert not engine.sample_in_step(1.0, 1.0, torch.Generator(device="cuda"), stop)
+    prompts = prompts_of(tok, ["<BOS>a\n"] * 4)
+    kw = dict(max_new_tokens=16, stop_ids={tok.eos_token_id}, pad_id=tok.pad_token_id, temperature=1.0, top_p=0.9)
+    hf = generate(model, prompts, generator=torch.Generator().manual_seed(3), **kw)
+    fast = generate(model, prompts, generator=torch.Generator().manual_seed(3), engine=engine, **kw)
+    assert_same(hf, fast)
 
 
 def test_env_replies_as_forced_tokens_and_cache_growth():
@@ -161,7 +238,8 @@ def test_unsupported_models_say_why():
 
 
 def test_run_episodes_same_with_either_engine():
-    """The vi task end to end (reprompt turns, G samples per prompt): engine="static" plays the same episodes."""
+    """The vi task end to end (reprompt turns, G samples per prompt): engine="static" plays the same episodes
+    (graph_sampling=False: the same multinomial draws; in-step Gumbel-max draws differ for a seed)."""
     from rollout import get_task, run_episodes
     task = get_task("vi")
     tok = sft.build_char_tokenizer(list(task.special_tokens))
@@ -169,7 +247,8 @@ def test_run_episodes_same_with_either_engine():
     model = sft.build_tiny_model(tok, "tiny")
     examples = task.examples("val", 3, seed=1)
     runs = [run_episodes(model, tok, task, examples, num_generations=2, temperature=1.0, max_new_tokens=10,
-                         max_turns=2, generator=torch.Generator().manual_seed(0), engine=e) for e in ("hf", "static")]
+                         max_turns=2, generator=torch.Generator().manual_seed(0), engine=e, graph_sampling=False)
+            for e in ("hf", "static")]
     for a, b in zip(*runs):
         assert a.texts == b.texts and a.reward == b.reward
         assert [t.completion_ids for t in a.turns] == [t.completion_ids for t in b.turns]
@@ -204,3 +283,15 @@ def test_env_replies_of_rows_that_stop_together_run_concurrently():
     assert threads_serial == 1 and len(seen) > 1
     # 8 rows x 3 cycles of 0.1 s: serially 2.4 s of waiting, in parallel 0.3 s; decoding costs both the same
     assert serial_s > 2.4 and serial_s - parallel_s > 0.6 * 2.1
+
+
+def test_kv_writes_inside_the_compiled_layer_change_nothing():
+    """fuse_kv_writes=True: the compiled q/k/v function writes the new K/V columns itself (torch.compile's CPU backend
+    here): the same greedy tokens and log-probs as the HF forward."""
+    model, tok = tiny(5)
+    texts = ["<BOS>copy abc\n", "<BOS>ok\n"]
+    kw = dict(max_new_tokens=10, stop_ids={tok.eos_token_id}, pad_id=tok.pad_token_id, temperature=0.0)
+    hf = generate(model, prompts_of(tok, texts), **kw)
+    engine = decode.DecodeEngine(model, compile=True, attention="manual", fuse_kv_writes=True)
+    fast = generate(model, prompts_of(tok, texts), engine=engine, **kw)
+    assert_same(hf, fast)
