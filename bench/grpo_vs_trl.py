@@ -30,8 +30,9 @@ its lines are reproduced in ours_step below). Columns, per side (means over the 
   train tok/s     (prompt + completion) tokens run through forward + backward / (step time - generate time)
   peak GiB        torch.cuda.max_memory_allocated over the side's whole run (model build included)
 
-Needs `trl` (a bench-only dependency, not in requirements.txt): `pip install trl==1.16.*`.
+Needs `trl` (a bench-only dependency, not in requirements.txt): `pip install trl==1.16.*`; `--sides ours` runs without it.
     python bench/grpo_vs_trl.py --model tiny --device cpu --quick          # CPU smoke, both sides, ~1 min
+    python bench/grpo_vs_trl.py --model tiny --device cpu --quick --sides ours --engine static  # ours alone, no trl
     python bench/grpo_vs_trl.py                                            # GPU: tiny + Qwen3-0.6B x LoRA + full
     python bench/grpo_vs_trl.py --model qwen3-0.6b --lora --steps 5 --warmup 2
 """
@@ -97,6 +98,8 @@ class Args:
     """ours, static engine: replay decode steps as CUDA graphs (--no-cuda-graph: eager)"""
     compile_decode: bool = False
     """ours, static engine: torch.compile the decode step's layers"""
+    graph_sampling: bool = True
+    """ours, static engine: sample inside the decode step (grpo.py's --graph-sampling; --no-graph-sampling: after it)"""
     logprob_chunk: int = 128
     """ours: positions per LM-head chunk in the log-prob passes (0 = all at once)"""
     quick: bool = False
@@ -213,7 +216,8 @@ def ours_step(model, optimizer, params, prompt_ids, tokenizer, args, step, devic
     prompts = [p for p in prompt_ids for _ in range(G)]  # grouped: prompt 0's G samples first
     generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + step * 1009)
     model.eval()
-    engine = DecodeEngine(model, dtype=dtype, cuda_graph=args.cuda_graph, compile=args.compile_decode) if args.engine == "static" else None
+    engine = DecodeEngine(model, dtype=dtype, cuda_graph=args.cuda_graph, compile=args.compile_decode,
+                          graph_sampling=args.graph_sampling) if args.engine == "static" else None
     outs = generate(model, prompts, max_new_tokens=C, stop_ids={-1}, pad_id=pad_id, temperature=1.0,
                     top_p=1.0, generator=generator, engine=engine)  # -1 is no token's id: exactly C sampled tokens
     if engine is not None:
@@ -422,11 +426,15 @@ def main():
     modes = [m for m, on in (("lora", args.lora), ("full", args.full)) if on] or ["lora", "full"]
     gpu = torch.cuda.get_device_name() if use_cuda else "cpu"
     bandwidth = next((bw for key, bw in BANDWIDTH.items() if key in gpu), None)
-    import peft, transformers, trl
+    import peft, transformers
+    trl_version = "(not run)"
+    if "trl" in args.sides.split(","):
+        import trl
+        trl_version = trl.__version__
     n = args.prompts * args.num_generations
     print(f"device: {gpu} | HBM bandwidth for the limit: {f'{bandwidth / 1e12:.2f} TB/s' if bandwidth else 'unknown'}")
     print(f"torch {torch.__version__} | transformers {transformers.__version__} | peft {peft.__version__} | "
-          f"trl {trl.__version__} | {dtype}")
+          f"trl {trl_version} | {dtype}")
     print(f"batch {args.prompts} prompts x G={args.num_generations} = {n} | prompt {args.prompt_len} + completion "
           f"{args.completion_len} tokens | micro-batch {args.micro_batch} | warm-up {args.warmup} + timed {args.steps} "
           f"steps per side | grad checkpointing {'on' if args.grad_checkpointing else 'off'} | "
@@ -443,7 +451,7 @@ def main():
                 f"{key}={v:.4g}" if isinstance(v, float) else f"{key}={v}" for key, v in res[side].items()), flush=True)
         rows.append((name, mode, res))
 
-    print(f"\n### GRPO step: ours (grpo.py) vs TRL {trl.__version__} GRPOTrainer, {gpu}, batch {n}, "
+    print(f"\n### GRPO step: ours (grpo.py) vs TRL {trl_version} GRPOTrainer, {gpu}, batch {n}, "
           f"{args.prompt_len}+{args.completion_len} tokens\n")
     print("| model | tuning | side | " + " | ".join(c[0] for c in COLUMNS) + " |")
     print("|---|---|---|" + "---:|" * len(COLUMNS))
