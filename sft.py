@@ -145,6 +145,11 @@ class Args:
     drill grows in ~850-2,900 (small preset, batch 128; README). Runs before any vision warm-up, until a quarter of
     --time-budget is spent if one follows, else half; skipped by --resume. 0 = off; -1 = auto: the task's
     `induction_warmup` (cryptogram: 3000) for --model tiny, else 0"""
+    lookup_warmup_steps: int = 0
+    """image tasks with task.image_pairs (cryptogram): after the vision warm-up, train the LM alone on lookups in
+    the image: a task image, then 40 of its (key, value) pairs in random order, "Jh Ze Jh ...", the loss on the
+    values (lookup_warmup); the induction warm-up's counterpart for a key that sits in an image token, not in
+    text. 0 = off"""
     freeze_vision: int = -1
     """image tasks: 1 = the vision tower (merger included) is not trained by the LM loss, 0 = it is; -1 = auto: frozen
     after a vision warm-up, whose features the LM's first, random gradients would otherwise overwrite (call R,
@@ -584,6 +589,62 @@ def induction_warmup(model, tokenizer, steps, batch_size, lr, seed, device, amp_
                "induction_acc": (logits.argmax(-1)[target] == y[:, 1:][target]).float().mean().item()}
 
 
+def lookup_segments(rng, pairs, queries):
+    """A lookup drill row as (text, trainable) segments: the image, then `queries` of its (key, value) pairs drawn
+    at random (repeats allowed), each written "Kv ", only the value trained."""
+    segments = [(f"{vlm.IMAGE}\n", False)]
+    for j in rng.integers(0, len(pairs), queries):
+        key, value = pairs[j]
+        segments += [(key, False), (value, True), (" ", False)]
+    return segments
+
+
+def lookup_warmup(model, task, examples, tokenizer, image_processor, steps, batch_size, lr, seed, device, amp_dtype,
+                  queries=40):
+    """Yields one record per step of training the LM alone (not the vision tower) on lookup_segments rows: one of
+    `examples`' images (task.demo_images) and `queries` of its task.image_pairs(example) in a fresh random order, so
+    that every value must be found by its key's content in an image token. A cryptogram's "Jh" step is one such
+    lookup, ~15 a message; here every labelled token is one. AdamW at a constant lr after a 10% ramp; records
+    lookup_loss and lookup_acc (on the values)."""
+    base, tower = vlm.base_model(model), {id(p) for p in vlm.vision_tower(model).parameters()}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in tower]
+    optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95))
+    rng = np.random.default_rng([seed, 17])
+    rendered = {}  # example index -> ((image, its patched form), pairs)
+    tower_trained = [p for p in vlm.vision_tower(model).parameters() if p.requires_grad]
+    for p in tower_trained:  # the tower runs without autograd: no backward through it, no gradient left on it
+        p.requires_grad_(False)
+    model.train()
+    try:
+        for step in range(steps):
+            rows = []
+            for i in rng.integers(0, len(examples), batch_size):
+                if i not in rendered:
+                    image, = task.demo_images(examples[i])
+                    rendered[i] = (image, vlm.patchify(image_processor, image)), task.image_pairs(examples[i])
+                (image, patched), pairs = rendered[i]
+                rows.append((*tokenize_sequence(tokenizer, lookup_segments(rng, pairs, queries), False,
+                                                image_processor, [image]), [patched]))
+            ids, attention, labels, pixels = collate(rows, tokenizer.pad_token_id, device, image_processor)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
+                hidden = base.model(input_ids=ids, attention_mask=attention, use_cache=False, **pixels,
+                                    position_ids=vlm.rope_positions(base, ids, attention, pixels)).last_hidden_state
+                target = labels[:, 1:] != -100
+                logits = base.get_output_embeddings()(hidden[:, :-1][target]).float()
+            loss = F.cross_entropy(logits, labels[:, 1:][target])
+            for group in optimizer.param_groups:
+                group["lr"] = lr * min(1.0, (step + 1) / max(1, steps // 10))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            yield {"step": 0, "lookup_step": step + 1, "lookup_loss": loss.item(),
+                   "lookup_acc": (logits.argmax(-1) == labels[:, 1:][target]).float().mean().item()}
+    finally:
+        for p in tower_trained:
+            p.requires_grad_(True)
+
+
 @torch.no_grad()
 def val_loss(model, data, batch_size, pad_id, device, amp_dtype, image_processor=None) -> float:
     """Token-mean loss over data (a list of (input_ids, labels[, images])) in eval mode."""
@@ -682,6 +743,9 @@ if __name__ == "__main__":
     if args.vision_warmup_head in ("parts", "tokens") and args.vision_warmup_steps > 0 and not hasattr(task, "box_parts"):
         raise SystemExit(f"--vision-warmup-head {args.vision_warmup_head} needs a task with box_parts (cryptogram), "
                          f"not {args.task or args.data}")
+    if args.lookup_warmup_steps > 0 and not (vision and hasattr(task, "image_pairs")):
+        raise SystemExit(f"--lookup-warmup-steps needs an image task with image_pairs (cryptogram), not "
+                         f"{args.task or args.data}")
     if args.vision_warmup_steps > 0 and not (vision and hasattr(task, "image_boxes")):
         raise SystemExit(f"--vision-warmup-steps needs an image task with image_boxes (digits, cryptogram, pixel, "
                          f"coords-image), not {args.task or args.data}")
@@ -781,7 +845,7 @@ if __name__ == "__main__":
         (out_dir / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
         torch.manual_seed(args.seed + 1)  # dropout stream, independent of how the model was built
 
-    # ---- warm-ups: the LM's induction head (cryptograms), then the vision tower (image tasks) ----
+    # ---- warm-ups: the LM's induction head, the vision tower, lookups in images (see each Args field) ----
     loop_start = time.time()  # the warm-ups count against --time-budget
 
     def run_warmup(name, records, steps, every, describe, cap):
@@ -797,26 +861,36 @@ if __name__ == "__main__":
             if over:
                 print(f"{name} warm-up stopped: it may run until {cap:.0%} of --time-budget is spent")
                 break
+        records.close()  # a warm-up's clean-up (lookup_warmup's) runs now, not when the generator is collected
 
-    # the induction warm-up goes first: it trains the LM, whose embeddings the vision warm-up's "tokens" head reads.
-    # Together they take at most half of --time-budget, the induction head at most a quarter if a vision one follows
-    vision_warmup_follows = args.vision_warmup_steps > 0 and not args.resume
-    if args.induction_warmup_steps > 0 and not args.resume:
-        run_warmup("induction", induction_warmup(model, tokenizer, args.induction_warmup_steps, args.batch_size,
-                                                 args.lr, args.seed, device, amp_dtype),
-                   args.induction_warmup_steps, 100,
-                   lambda r: f"loss {r['induction_loss']:.4f} | acc {r['induction_acc']:.3f}",
-                   0.25 if vision_warmup_follows else 0.5)
-    if vision_warmup_follows:
+    # in this order: the induction head (it trains the LM's embeddings, which the vision warm-up's "tokens" head
+    # reads), the vision tower, lookups in the warmed-up tower's images. Those that run share half of --time-budget:
+    # the k-th of n stops once k/n of that half is spent
+    warmups = []
+    if args.induction_warmup_steps > 0:
+        warmups.append(("induction", induction_warmup(model, tokenizer, args.induction_warmup_steps, args.batch_size,
+                                                      args.lr, args.seed, device, amp_dtype),
+                        args.induction_warmup_steps, 100,
+                        lambda r: f"loss {r['induction_loss']:.4f} | acc {r['induction_acc']:.3f}"))
+    if args.vision_warmup_steps > 0 or args.lookup_warmup_steps > 0:
         warmup_examples = draw_examples(task, "train", args.num_examples, args.seed, args.families)
+    if args.vision_warmup_steps > 0:
         held_out = draw_examples(task, "val", args.num_val_examples, args.seed, args.families)
-        run_warmup("vision", vision_warmup(model, task, warmup_examples, image_processor, args.vision_warmup_steps,
-                                           args.batch_size, args.lr, args.seed, device, amp_dtype, held_out,
-                                           head=args.vision_warmup_head, tokenizer=tokenizer),
-                   args.vision_warmup_steps, 50,
-                   lambda r: f"loss {r['warmup_loss']:.4f} | patch acc {r['warmup_acc']:.3f} | on objects "
-                             f"{r['warmup_acc_fg']:.3f}" + (f" | held-out, on objects {r['warmup_val_acc_fg']:.3f}"
-                                                             if "warmup_val_acc_fg" in r else ""), 0.5)
+        warmups.append(("vision", vision_warmup(model, task, warmup_examples, image_processor, args.vision_warmup_steps,
+                                                args.batch_size, args.lr, args.seed, device, amp_dtype, held_out,
+                                                head=args.vision_warmup_head, tokenizer=tokenizer),
+                        args.vision_warmup_steps, 50,
+                        lambda r: f"loss {r['warmup_loss']:.4f} | patch acc {r['warmup_acc']:.3f} | on objects "
+                                  f"{r['warmup_acc_fg']:.3f}" + (f" | held-out, on objects {r['warmup_val_acc_fg']:.3f}"
+                                                                  if "warmup_val_acc_fg" in r else "")))
+    if args.lookup_warmup_steps > 0:
+        warmups.append(("lookup", lookup_warmup(model, task, warmup_examples, tokenizer, image_processor,
+                                                args.lookup_warmup_steps, args.batch_size, args.lr, args.seed, device,
+                                                amp_dtype),
+                        args.lookup_warmup_steps, 100,
+                        lambda r: f"loss {r['lookup_loss']:.4f} | acc {r['lookup_acc']:.3f}"))
+    for k, warmup in enumerate(warmups if not args.resume else [], 1):
+        run_warmup(*warmup, cap=0.5 * k / len(warmups))
 
     if args.freeze_vision:  # no gradient through the tower: its features stay as warmed up (and a step is cheaper)
         vlm.vision_tower(model).requires_grad_(False)

@@ -579,6 +579,10 @@ class CryptogramTask:
     def demo_images(self, example):
         return self.reset(example).images()
 
+    def image_pairs(self, example):
+        """The (coded, plain) pairs the decoder image shows, one an image token: sft.py's lookup warm-up."""
+        return example["pairs"]
+
     def demo(self, example):
         # the think section decodes the message one letter at a time, "Jh Ze _ Bo": each step copies the next coded
         # letter from the message, then writes its plain letter right after it, so the lookup is made at the coded
