@@ -5,12 +5,12 @@ sampling after the step or inside it), per decode step at a fixed batch, against
 Per configuration it times, after warm-up: `forward ms` one decode step of the model alone (HF: forward with a
 DynamicCache; engine: DecodeEngine.step; rows "sampling in graph": the step with the sampling inside it,
 DecodeEngine.sample_in_step at T = 1), `sample ms` rollout.sample_tokens on that step's logits (T = 1; "in step"
-where the step samples),
-`loop ms` a whole rollout.generate call of --new-tokens tokens divided by the token count (prefill, per-row
-Python bookkeeping, the host syncs and the engine's graph captures included; a fresh engine per call, as grpo.py
-takes one per step), and `captures ms` the host time of that call's graph warm-ups and captures. tok/s = batch / loop ms. Bounds: batch x HBM bandwidth / bytes
-read per step, with the weights alone (every parameter once, a tied embedding once) and with the weights plus
-the K/V cache at the run's mean context (prompt + half the new tokens).
+where the step samples), `loop ms` a whole rollout.generate call of --new-tokens tokens divided by the token count
+(mean of --loop-reps calls; prefill, per-row Python bookkeeping, the host syncs and the engine's graph captures
+included; a fresh engine per call, as grpo.py takes one per step), and `captures ms` the host time of the last
+call's graph warm-ups and captures. tok/s = batch / loop ms. Bounds: batch x HBM bandwidth / bytes read per step,
+with the weights alone (every parameter once, a tied embedding once) and with the weights plus the K/V cache at
+the run's mean context (prompt + half the new tokens).
 
     python bench/decode_bench.py                                   # GPU: Qwen3-0.6B shape, batch 64
     python bench/decode_bench.py --model tiny --device cpu --new-tokens 16 --batch 8     # CPU smoke
@@ -51,6 +51,7 @@ def main():
     ap.add_argument("--prompt-len", type=int, default=128, help="tokens per prompt")
     ap.add_argument("--new-tokens", type=int, default=256, help="tokens generated per row in the loop timing")
     ap.add_argument("--steps", type=int, default=50, help="timed calls per forward/sample measurement")
+    ap.add_argument("--loop-reps", type=int, default=1, help="timed generate calls per loop measurement (mean)")
     ap.add_argument("--device", default="auto", help="auto | cuda | cpu")
     ap.add_argument("--profile", action="store_true", help="print the top kernels of 5 engine steps (eager, compiled)")
     ap.add_argument("--no-compile", action="store_true", help="leave out the torch.compile configurations")
@@ -146,7 +147,7 @@ def main():
             return engines[-1]
         gen_kw = dict(max_new_tokens=args.new_tokens, stop_ids={-1}, pad_id=tok.pad_token_id, temperature=1.0,
                       generator=torch.Generator(device=device).manual_seed(1))
-        loop_s = timed(lambda: generate(model, prompts, engine=make(), **gen_kw), 1, device) / args.new_tokens
+        loop_s = timed(lambda: generate(model, prompts, engine=make(), **gen_kw), args.loop_reps, device) / args.new_tokens
         capture_s = engines[-1].capture_seconds if engines[-1] is not None else 0.0
         rows.append((name, forward_s, None if engine_kw is not None and samples else sample_s, loop_s, capture_s))
         print(f"{name}: forward {forward_s * 1e3:.2f} ms, loop {loop_s * 1e3:.2f} ms/token, graph captures "
