@@ -176,6 +176,36 @@ def test_tokens_head_puts_each_pair_token_next_to_the_lm_embeddings_of_its_lette
     assert right / named > 0.9
 
 
+def test_lookup_rows_train_only_the_values_of_the_image_pairs():
+    task = get_task("cryptogram")
+    example = task.examples("train", 1)[0]
+    segments = sft.lookup_segments(np.random.default_rng(0), task.image_pairs(example), 40)
+    assert segments[0] == (vlm.IMAGE + "\n", False) and len(segments) == 1 + 3 * 40
+    plain_of = dict(example["pairs"])
+    keys = [text for text, _ in segments[1::3]]
+    assert [text for text, _ in segments[2::3]] == [plain_of[k] for k in keys] and len(set(keys)) > 15
+    assert [t for _, t in segments[1:]] == [False, True, False] * 40
+
+
+def test_lookup_warmup_trains_the_lm_alone():
+    """30 CPU steps: the loss falls from the vocabulary's ln 115 to the plain letters' ln 26 (the lookups themselves
+    take ~500-700 CPU steps at this size: results/cpu-2026-11-24-s11-lookup); the tower is not trained by it and is
+    trainable again after it."""
+    torch.set_num_threads(1)
+    task = get_task("cryptogram")
+    tokenizer = sft.build_char_tokenizer(list(task.special_tokens) + vlm.VISION_TOKENS)
+    torch.manual_seed(0)
+    model = vlm.build_tiny_vlm(tokenizer, "tiny")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    records = list(sft.lookup_warmup(model, task, task.examples("train", 16), tokenizer, vlm.build_image_processor(),
+                                     30, 4, 3e-3, 0, torch.device("cpu"), torch.float32))
+    assert [r["lookup_step"] for r in records] == list(range(1, 31))
+    assert records[0]["lookup_loss"] > 4.4 and sum(r["lookup_loss"] for r in records[-5:]) / 5 < 3.45
+    changed = {n.split(".")[1] for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert "visual" not in changed and changed
+    assert all(p.requires_grad and p.grad is None for p in vlm.vision_tower(model).parameters())
+
+
 def test_sft_with_warmup_runs_and_resume_skips_it(tmp_path):
     out = str(tmp_path / "sft")
     common = ["sft.py", "--task", "digits", "--model-size", "tiny", "--batch-size", "4", "--num-examples", "16",
@@ -228,6 +258,9 @@ def test_induction_warmup_runs_before_the_vision_warmup(tmp_path):
     assert [("induction_step" in r, "warmup_step" in r, "loss" in r) for r in rows][:7] == \
         [(True, False, False)] * 3 + [(False, True, False)] * 3 + [(False, False, True)]
     assert json.load(open(os.path.join(out, "args.json")))["vision_warmup_head"] == "tokens"   # auto: the task's
+    out = subprocess.run([sys.executable, "sft.py", "--task", "digits", "--lookup-warmup-steps", "5"],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "--lookup-warmup-steps needs an image task with image_pairs" in out.stderr
 
 
 # ---- curiosity bonus ----
