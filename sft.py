@@ -131,7 +131,7 @@ class Args:
     """image tasks: first train the vision tower alone for this many steps (--batch-size examples, --lr) to name
     what is drawn under each image token (task.image_boxes), through a linear head that is then dropped: a tower
     built from scratch does not learn shapes through the LM loss alone (README). Counts against --time-budget and
-    stops early once half of it is spent (the induction warm-up included); skipped by --resume. 0 = off; -1 = auto: 600 for --model tiny on an image
+    stops early (see --lookup-warmup-steps); skipped by --resume. 0 = off; -1 = auto: 600 for --model tiny on an image
     task, else 0"""
     vision_warmup_head: str = "auto"
     """what the vision warm-up trains each image token to name: class = its box class (one linear head over
@@ -142,14 +142,15 @@ class Args:
     induction_warmup_steps: int = -1
     """first train the LM alone on variable-offset repeats of random letters (induction_warmup): a cryptogram's
     lookup needs an induction head, which the task's own sparse signal did not grow in up to 5,283 steps and this dense
-    drill grows in ~850-2,900 (small preset, batch 128; README). Runs before any vision warm-up, until a quarter of
-    --time-budget is spent if one follows, else half; skipped by --resume. 0 = off; -1 = auto: the task's
+    drill grows in ~850-2,900 (small preset, batch 128; README). Runs first (see --lookup-warmup-steps); skipped
+    by --resume. 0 = off; -1 = auto: the task's
     `induction_warmup` (cryptogram: 3000) for --model tiny, else 0"""
     lookup_warmup_steps: int = 0
     """image tasks with task.image_pairs (cryptogram): after the vision warm-up, train the LM alone on lookups in
     the image: a task image, then 40 of its (key, value) pairs in random order, "Jh Ze Jh ...", the loss on the
     values (lookup_warmup); the induction warm-up's counterpart for a key that sits in an image token, not in
-    text. 0 = off"""
+    text. 0 = off. The warm-ups run in the order induction, vision, lookup and share half of --time-budget in
+    proportion to their steps (each stops once its share and its predecessors' are spent)"""
     freeze_vision: int = -1
     """image tasks: 1 = the vision tower (merger included) is not trained by the LM loss, 0 = it is; -1 = auto: frozen
     after a vision warm-up, whose features the LM's first, random gradients would otherwise overwrite (call R,
@@ -864,8 +865,8 @@ if __name__ == "__main__":
         records.close()  # a warm-up's clean-up (lookup_warmup's) runs now, not when the generator is collected
 
     # in this order: the induction head (it trains the LM's embeddings, which the vision warm-up's "tokens" head
-    # reads), the vision tower, lookups in the warmed-up tower's images. Those that run share half of --time-budget:
-    # the k-th of n stops once k/n of that half is spent
+    # reads), the vision tower, lookups in the warmed-up tower's images. Those that run share half of --time-budget
+    # in proportion to their step counts: each stops once its share and those of the ones before it are spent
     warmups = []
     if args.induction_warmup_steps > 0:
         warmups.append(("induction", induction_warmup(model, tokenizer, args.induction_warmup_steps, args.batch_size,
@@ -889,8 +890,9 @@ if __name__ == "__main__":
                                                 amp_dtype),
                         args.lookup_warmup_steps, 100,
                         lambda r: f"loss {r['lookup_loss']:.4f} | acc {r['lookup_acc']:.3f}"))
-    for k, warmup in enumerate(warmups if not args.resume else [], 1):
-        run_warmup(*warmup, cap=0.5 * k / len(warmups))
+    planned = sum(steps for _, _, steps, _, _ in warmups)
+    for k, warmup in enumerate(warmups if not args.resume else []):
+        run_warmup(*warmup, cap=0.5 * sum(steps for _, _, steps, _, _ in warmups[:k + 1]) / planned)
 
     if args.freeze_vision:  # no gradient through the tower: its features stay as warmed up (and a step is cheaper)
         vlm.vision_tower(model).requires_grad_(False)
