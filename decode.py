@@ -16,11 +16,11 @@ by one from Python (LoRA adds ~1,000 more): at batch 64 the GPU mostly waits for
 6) optionally (`compile=True`) runs each layer's decode step through torch.compile, which fuses the norms, the
    rotary embedding, the masked softmax and the SwiGLU into a few kernels (a graph still launches each kernel:
    ~45 per layer eager, the GPU idles between the small ones).
-7) samples inside the step (`graph_sampling=True`, rollout.generate asks through `sample_in_step`): final norm, LM
-   head, log_softmax(logits / T), a Gumbel-max draw (argmax(logits / T + Gumbel noise), the same distribution as
+7) samples inside the step (`graph_sampling=True`, rollout.generate asks through `sample_in_step`):
+   log_softmax(logits / T), a Gumbel-max draw (argmax(logits / T + Gumbel noise), the same distribution as
    torch.multinomial over softmax(logits / T)), the drawn token's log-prob and the stop check run in the captured
-   graph (one torch.compile'd function with `compile`), so the (B, V) fp32 logits are not written out and read
-   back by several separate kernels. The noise comes from the caller's generator (registered with each graph), so
+   graph (one torch.compile'd function with `compile`, reading the LM head's bf16 logits), so no (B, V) fp32
+   logits are written out and read back by several separate kernels. The noise comes from the caller's generator (registered with each graph), so
    a seed gives the same tokens every time, though not the tokens rollout.sample_tokens' multinomial draws from it.
    top_p < 1 and generators on another device keep rollout.sample_tokens.
 Log-probs can differ from the HF forward's in the last bits (other kernels, merged weights in bf16).
@@ -115,14 +115,14 @@ def _layer_qkv(h, ln1, qkv_w, qkv_b, q_norm, k_norm, cos, sin, eps, n_heads, n_k
     return _rotate(q, cos, sin).transpose(1, 2), _rotate(k, cos, sin).transpose(1, 2), v.transpose(1, 2)
 
 
-def _sample(h, norm, head, eps, temperature, noise, stop_ids):
-    """The next token of each row from its last hidden state h (B, hidden): the final norm, the LM head, then
-    rollout.sample_tokens' policy without nucleus. noise None: greedy (argmax, log-probs at T = 1); else noise (B, V)
-    uniform in [0, 1) and the token is argmax(logits / T - log(-log(noise))), Gumbel-max: a draw from
-    softmax(logits / T) (noise on multinomial's 2^-24 grid: a token below ~1e-7 of the mass is drawn a little less).
-    temperature: a 0-d tensor (a float would be baked into the compiled code). Returns tokens (B,), their
-    log_softmax(logits / T) and whether each is in stop_ids."""
-    logits = F.linear(_rms(h, norm, eps), head).float()
+def _sample(logits, temperature, noise, stop_ids):
+    """The next token of each row from its logits (B, V) (any float dtype; read as fp32), rollout.sample_tokens'
+    policy without nucleus. noise None: greedy (argmax, log-probs at T = 1); else noise (B, V) uniform in [0, 1) and
+    the token is argmax(logits / T - log(-log(noise))), Gumbel-max: a draw from softmax(logits / T) (noise on
+    multinomial's 2^-24 grid: a token below ~1e-7 of the mass is drawn a little less). temperature: a 0-d tensor
+    (a float would be baked into the compiled code). Returns tokens (B,), their log_softmax(logits / T) and whether
+    each is in stop_ids."""
+    logits = logits.float()
     if noise is None:
         logprobs = torch.log_softmax(logits, -1)
         tokens = logits.argmax(-1)
@@ -265,13 +265,15 @@ class DecodeEngine:
         return h[:, -1]
 
     def _head(self, h):
-        """Last hidden states (B, hidden) -> logits (B, V) in fp32, or (tokens, log-probs, stop) when sampling."""
+        """Last hidden states (B, hidden) -> logits (B, V) in fp32, or (tokens, log-probs, stop) when sampling. The
+        final norm and the LM head run eagerly either way, so both paths see the same logits (compiled, the norm's
+        rounding differed: bf16 logits one step apart, greedy rows of a random-init 0.6B model parted, call 2)."""
+        logits = F.linear(_rms(h, self.final_norm, self.eps), self.head)
         if self.sampler is None:
-            return F.linear(_rms(h, self.final_norm, self.eps), self.head).float()
+            return logits.float()
         temperature, generator, stop_ids = self.sampler
-        noise = None if temperature is None else \
-            torch.rand(h.shape[0], self.head.shape[0], device=self.device, generator=generator)
-        return self.sample(h, self.final_norm, self.head, self.eps, temperature, noise, stop_ids)
+        noise = None if temperature is None else torch.rand(logits.shape, device=self.device, generator=generator)
+        return self.sample(logits, temperature, noise, stop_ids)
 
     def sample_in_step(self, temperature, top_p, generator, stop_ids):
         """From the next prefill on, prefill() and step() return (tokens (B,), their log-probs, stop (B,) bool), the next

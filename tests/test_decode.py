@@ -107,7 +107,8 @@ def test_sampling_follows_the_same_policy():
 @pytest.mark.parametrize("compile", [False, True])
 def test_greedy_sampling_in_the_step_matches_sampling_after_it(compile):
     """Greedy, in the step (decode._sample, compiled or not) vs rollout.sample_tokens on the step's logits: the same
-    tokens and T = 1 log-probs, with stop tokens and env replies in the mix."""
+    tokens and T = 1 log-probs, with stop tokens and env replies in the mix (both read the same logits: the LM head
+    runs outside the compiled sampler)."""
     model, tok = tiny(8)
     prompts = prompts_of(tok, ["<BOS>copy abc\n", "<BOS>ok\n", "<BOS>copy fedcba please\n"])
     reply = tok.encode("<out>7</out>", add_special_tokens=False)
@@ -147,17 +148,16 @@ def test_gumbel_max_draws_follow_softmax():
     log_softmax(logits / T) at the drawn tokens."""
     logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0, 1.5])
     n, T, V = 200_000, 0.7, len(logits)
-    h, norm = torch.ones(n, 1), torch.ones(1)  # eps = 0: the norm of a width-1 hidden state is exactly 1
     noise = torch.rand(n, V, generator=torch.Generator().manual_seed(0))
     stop = torch.tensor([6])
-    tokens, lps, stopped = decode._sample(h, norm, logits[:, None], 0.0, torch.tensor(T), noise, stop)
+    tokens, lps, stopped = decode._sample(logits.expand(n, V), torch.tensor(T), noise, stop)
     expected = torch.softmax(logits / T, -1) * n
     observed = torch.bincount(tokens, minlength=V).float()
     chi2 = ((observed - expected) ** 2 / expected).sum().item()
     assert chi2 < 40.5, (chi2, observed, expected)
     torch.testing.assert_close(lps, torch.log_softmax(logits / T, -1)[tokens])
     assert torch.equal(stopped, tokens == 6)
-    greedy, greedy_lps, _ = decode._sample(h[:2], norm, logits[:, None], 0.0, None, None, stop)
+    greedy, greedy_lps, _ = decode._sample(logits.expand(2, V), None, None, stop)
     assert greedy.tolist() == [0, 0] and torch.allclose(greedy_lps, torch.log_softmax(logits, -1)[0])
 
 

@@ -9,6 +9,8 @@
    log_softmax(logits / T) at those tokens.
 4) the Qwen3-0.6B shape (random init, bf16, batch 64, 64 new tokens, compiled): greedy in-step vs after-step,
    rows identical and the largest |log-prob difference| before a row's first disagreement.
+Calls 1-2 ran it with decode._sample(h, norm, head, eps, ...) (final norm and LM head inside); call 3 with
+decode._sample(logits, ...), the norm and head eager outside.
 """
 import os
 import sys
@@ -56,9 +58,9 @@ print("1) replays differ:", not torch.equal(a[0], a[1]) and not torch.equal(a[1]
 logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0, 1.5], device="cuda")
 n, T, V, reps = 4096, 0.7, 8, 50
 g = torch.Generator(device="cuda").manual_seed(0)
-h, norm, temp, stop = torch.ones(n, 1, device="cuda"), torch.ones(1, device="cuda"), torch.tensor(T, device="cuda"), torch.tensor([6], device="cuda")
+temp, stop = torch.tensor(T, device="cuda"), torch.tensor([6], device="cuda")
 sample = decode._compiled(decode._sample)
-graph, (tokens, lps, stopped) = graphed(lambda: sample(h, norm, logits[:, None], 0.0, temp,
+graph, (tokens, lps, stopped) = graphed(lambda: sample(logits.expand(n, V), temp,
                                                        torch.rand(n, V, device="cuda", generator=g), stop), g)
 counts = torch.zeros(V, device="cuda")
 lp_err = 0.0
