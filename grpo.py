@@ -146,6 +146,9 @@ class Args:
     graph_sampling: bool = True
     """static engine: sample each token inside the decode step (CUDA graph): Gumbel-max, the same softmax(logits / T)
     and log-probs as rollout.sample_tokens' multinomial but other draws per seed; top_p < 1 samples outside"""
+    fuse_kv_writes: bool = False
+    """static engine with --compile-decode: write each layer's K/V inside its compiled function (faster steps, but
+    not a faster loop with buckets on an H100, session 11: off)"""
     logprob_chunk: int = 128
     """log-prob passes: positions per chunk through the LM head, recomputed in the backward (a 150k vocabulary
     would otherwise hold B x T x V fp32 logits); 0 = all at once"""
@@ -500,7 +503,7 @@ if __name__ == "__main__":
                                    top_p=args.top_p, max_new_tokens=max_new_tokens, max_turns=max_turns,
                                    generator=generator, image_processor=image_processor, engine=args.engine,
                                    cuda_graph=args.cuda_graph, compile_decode=args.compile_decode,
-                                   graph_sampling=args.graph_sampling)
+                                   graph_sampling=args.graph_sampling, fuse_kv_writes=args.fuse_kv_writes)
         t_gen = time.time() - t0
 
         # 3) rewards (TTRL replaces the task's reward by agreement with the group's majority answer)

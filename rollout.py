@@ -339,7 +339,7 @@ def _feed_chunks(model, chunks, step_tokens, attention, next_pos, cache, pad_id)
 
 def run_episodes(model, tokenizer, task, examples, num_generations=1, temperature=0.0, top_p=1.0,
                  max_new_tokens=None, max_turns=None, seed=0, generator=None, stream=None, image_processor=None,
-                 engine="hf", cuda_graph=True, compile_decode=False, graph_sampling=True):
+                 engine="hf", cuda_graph=True, compile_decode=False, graph_sampling=True, fuse_kv_writes=False):
     """Play `num_generations` episodes of each example (grouped: example 0's G episodes come first).
 
     reprompt tasks: every turn, all unfinished episodes' observations are batched into one `generate`.
@@ -349,7 +349,8 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
     Turn keeps the pixel inputs of its images for the training pass.
     engine: "hf" runs the model's own forward with a dynamic cache; "static" snapshots the weights into a
     decode.DecodeEngine (static KV cache; CUDA graphs on CUDA unless cuda_graph=False; torch.compile'd layers if
-    compile_decode; sampling inside the decode step unless graph_sampling=False) for this call's generations;
+    compile_decode, K/V writes inside them if fuse_kv_writes; sampling inside the decode step unless
+    graph_sampling=False) for this call's generations;
     "auto" = static on CUDA when decode.py supports the model, else hf.
     """
     max_new_tokens = max_new_tokens or task.max_new_tokens
@@ -380,7 +381,7 @@ def run_episodes(model, tokenizer, task, examples, num_generations=1, temperatur
     if engine == "static":
         dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None  # grpo runs under autocast
         fast = decode_engine.DecodeEngine(model, dtype=dtype, cuda_graph=cuda_graph, compile=compile_decode,
-                                          graph_sampling=graph_sampling)
+                                          graph_sampling=graph_sampling, fuse_kv_writes=fuse_kv_writes)
     elif engine != "hf":
         raise ValueError(f"engine must be hf, static or auto, got {engine!r}")
     try:
