@@ -145,11 +145,12 @@ class Args:
     drill grows in ~850-2,900 (small preset, batch 128; README). Runs first (see --lookup-warmup-steps); skipped
     by --resume. 0 = off; -1 = auto: the task's
     `induction_warmup` (cryptogram: 3000) for --model tiny, else 0"""
-    lookup_warmup_steps: int = 0
+    lookup_warmup_steps: int = -1
     """image tasks with task.image_pairs (cryptogram): after the vision warm-up, train the LM alone on lookups in
     the image: a task image, then 40 of its (key, value) pairs in random order, "Jh Ze Jh ...", the loss on the
     values (lookup_warmup); the induction warm-up's counterpart for a key that sits in an image token, not in
-    text. 0 = off. The warm-ups run in the order induction, vision, lookup and share half of --time-budget in
+    text (call C: 100% of lookups by step 200, H100). 0 = off; -1 = auto: the task's `lookup_warmup` (cryptogram:
+    400) for --model tiny on an image task, else 0. The warm-ups run in the order induction, vision, lookup and share half of --time-budget in
     proportion to their steps (each stops once its share and its predecessors' are spent)"""
     freeze_vision: int = -1
     """image tasks: 1 = the vision tower (merger included) is not trained by the LM loss, 0 = it is; -1 = auto: frozen
@@ -744,6 +745,8 @@ if __name__ == "__main__":
     if args.vision_warmup_head in ("parts", "tokens") and args.vision_warmup_steps > 0 and not hasattr(task, "box_parts"):
         raise SystemExit(f"--vision-warmup-head {args.vision_warmup_head} needs a task with box_parts (cryptogram), "
                          f"not {args.task or args.data}")
+    if args.lookup_warmup_steps == -1:  # auto
+        args.lookup_warmup_steps = getattr(task, "lookup_warmup", 0) if args.model == "tiny" and vision else 0
     if args.lookup_warmup_steps > 0 and not (vision and hasattr(task, "image_pairs")):
         raise SystemExit(f"--lookup-warmup-steps needs an image task with image_pairs (cryptogram), not "
                          f"{args.task or args.data}")

@@ -490,6 +490,10 @@ class CryptogramTask:
     # sft.py's default --induction-warmup-steps for a from-scratch LM: the "Jh" lookup needs an induction head, which
     # 3,000 steps of repeated random letters grow (session 10: 0% -> 100% on cryptogram-text) and the task did not
     induction_warmup = 3000
+    # and, for the image variant, sft.py's default --lookup-warmup-steps: the lookup of a coded letter in the decoder
+    # image, which neither the task (11-16% of letters, calls A and B of session 11) nor the induction head learned;
+    # 400 steps of the drill learn it (call C: 100% by step 200)
+    lookup_warmup = 400
 
     token_grid = 8   # the 224 px decoder as a Qwen-VL processor cuts it (no resize): 8 x 8 image tokens of 28 px
 

@@ -247,17 +247,19 @@ def test_warmup_defaults_and_refusals():
     assert out.returncode != 0 and "--vision-warmup-head tokens needs a task with box_parts" in out.stderr
 
 
-def test_induction_warmup_runs_before_the_vision_warmup(tmp_path):
-    """The tokens head reads the LM's embeddings, which the induction warm-up trains: so it goes first."""
+def test_warmups_run_induction_then_vision_then_lookup(tmp_path):
+    """The tokens head reads the LM's embeddings, which the induction warm-up trains, and the lookup drill reads the
+    warmed-up tower's tokens: so induction, vision, lookup, then the task."""
     out = str(tmp_path / "sft")
     stdout = run("sft.py", "--task", "cryptogram", "--model-size", "tiny", "--batch-size", "2", "--num-examples", "4",
                  "--num-val-examples", "2", "--steps", "1", "--induction-warmup-steps", "3", "--vision-warmup-steps",
-                 "3", "--out-dir", out)
-    assert stdout.index("induction warm-up 3/3") < stdout.index("vision warm-up 3/3")
+                 "3", "--lookup-warmup-steps", "2", "--out-dir", out)
+    assert stdout.index("induction warm-up 3/3") < stdout.index("vision warm-up 3/3") < stdout.index("lookup warm-up 2/2")
     rows = metrics(out)
-    assert [("induction_step" in r, "warmup_step" in r, "loss" in r) for r in rows][:7] == \
-        [(True, False, False)] * 3 + [(False, True, False)] * 3 + [(False, False, True)]
+    kinds = [next(k for k in ("induction_step", "warmup_step", "lookup_step", "loss") if k in r) for r in rows]
+    assert kinds[:9] == ["induction_step"] * 3 + ["warmup_step"] * 3 + ["lookup_step"] * 2 + ["loss"]
     assert json.load(open(os.path.join(out, "args.json")))["vision_warmup_head"] == "tokens"   # auto: the task's
+    assert get_task("cryptogram").lookup_warmup == 400 and sft.Args().lookup_warmup_steps == -1   # auto: the task's
     out = subprocess.run([sys.executable, "sft.py", "--task", "digits", "--lookup-warmup-steps", "5"],
                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "--lookup-warmup-steps needs an image task with image_pairs" in out.stderr
