@@ -140,7 +140,7 @@ SEED_EXEC_WEIGHTS = {"syntax_valid": 0.2, "executed": 0.1, "no_code": -0.5}
 
 def parse_args(argv=None):
     body = ast.parse(inspect.getsource(Args)).body[0].body
-    docs = {a.target.id: b.value.value for a, b in zip(body, body[1:])
+    docs = {a.target.id: b.value.value.replace("%", "%%") for a, b in zip(body, body[1:])  # argparse formats help with %
             if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for f in dataclasses.fields(Args):

@@ -176,10 +176,10 @@ def parse_args():
 
 
 def _field_docs(cls):
-    """The string literal under each dataclass field becomes its --help text."""
+    """The string literal under each dataclass field becomes its --help text (% escaped: argparse formats it)."""
     import ast, inspect
     body = ast.parse(inspect.getsource(cls)).body[0].body
-    return {a.target.id: b.value.value for a, b in zip(body, body[1:])
+    return {a.target.id: b.value.value.replace("%", "%%") for a, b in zip(body, body[1:])
             if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
 
 

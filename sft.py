@@ -180,7 +180,7 @@ CHOICES = {"dtype": ["auto", "fp32", "bf16", "fp16"], "device": ["auto", "cuda",
 def parse_args(argv=None) -> Args:
     """Args -> argparse: every field is a --dashed-flag whose help is the docstring under it; unknown flags fail."""
     body = ast.parse(inspect.getsource(Args)).body[0].body
-    docs = {a.target.id: b.value.value for a, b in zip(body, body[1:])
+    docs = {a.target.id: b.value.value.replace("%", "%%") for a, b in zip(body, body[1:])  # argparse formats help with %
             if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in dataclasses.fields(Args):
