@@ -22,7 +22,9 @@ Choices worth knowing (where they depart from a plain LM fine-tune):
    shapes apart (README, issue 8).
 7) Tasks that name an `induction_warmup` (the cryptograms) first train a tiny LM on repeated random letters
    (`--induction-warmup-steps`): the table lookup needs an induction head, which this dense drill grows and the
-   task's own signal did not (README, issue 8).
+   task's own signal did not (README, issue 8). The image cryptogram also drills its lookup in the decoder image
+   (`--lookup-warmup-steps`), after a tower warm-up that names each pair token through the LM's embeddings of
+   its letters (`--vision-warmup-head tokens`).
 
 Commands:
     python sft.py --task vi --model-size tiny --steps 30 --num-examples 50    # smoke run, seconds
@@ -135,23 +137,22 @@ class Args:
     task, else 0"""
     vision_warmup_head: str = "auto"
     """what the vision warm-up trains each image token to name: class = its box class (one linear head over
-    task.box_classes); parts = each of the class's parts (task.box_parts, e.g. a cryptogram pair's coded and plain
-    letter) through a linear head per part; tokens = each part through the LM's own input embeddings of its
-    tokens (cosine against them, plus a learned background vector), so the token arrives in the LM as the text it
-    shows; auto = the task's `warmup_head`, else class"""
+    task.box_classes); tokens = each of the class's parts (task.box_parts, e.g. a cryptogram pair's coded and
+    plain letter) through the LM's own input embeddings of its tokens (cosine against them, plus a learned
+    background vector); auto = the task's `warmup_head`, else class"""
     induction_warmup_steps: int = -1
     """first train the LM alone on variable-offset repeats of random letters (induction_warmup): a cryptogram's
     lookup needs an induction head, which the task's own sparse signal did not grow in up to 5,283 steps and this dense
     drill grows in ~850-2,900 (small preset, batch 128; README). Runs first (see --lookup-warmup-steps); skipped
-    by --resume. 0 = off; -1 = auto: the task's
-    `induction_warmup` (cryptogram: 3000) for --model tiny, else 0"""
+    by --resume. 0 = off; -1 = auto: the task's `induction_warmup` (cryptogram: 3000) for --model tiny, else 0"""
     lookup_warmup_steps: int = -1
     """image tasks with task.image_pairs (cryptogram): after the vision warm-up, train the LM alone on lookups in
     the image: a task image, then 40 of its (key, value) pairs in random order, "Jh Ze Jh ...", the loss on the
     values (lookup_warmup); the induction warm-up's counterpart for a key that sits in an image token, not in
     text (call C: 100% of lookups by step 200, H100). 0 = off; -1 = auto: the task's `lookup_warmup` (cryptogram:
-    400) for --model tiny on an image task, else 0. The warm-ups run in the order induction, vision, lookup and share half of --time-budget in
-    proportion to their steps (each stops once its share and its predecessors' are spent)"""
+    400) for --model tiny on an image task, else 0. The warm-ups run in the order induction, vision, lookup and
+    share half of --time-budget in proportion to their steps (each stops once its share and its predecessors'
+    are spent)"""
     freeze_vision: int = -1
     """image tasks: 1 = the vision tower (merger included) is not trained by the LM loss, 0 = it is; -1 = auto: frozen
     after a vision warm-up, whose features the LM's first, random gradients would otherwise overwrite (call R,
@@ -174,7 +175,7 @@ class Args:
 
 
 CHOICES = {"dtype": ["auto", "fp32", "bf16", "fp16"], "device": ["auto", "cuda", "cpu"],
-           "vision_warmup_head": ["auto", "class", "parts", "tokens"]}
+           "vision_warmup_head": ["auto", "class", "tokens"]}
 
 
 def parse_args(argv=None) -> Args:
@@ -426,6 +427,15 @@ def collate(examples: list, pad_id: int, device, image_processor=None):
     return *batch, vlm.pixel_values(image_processor, [p for ex in examples for p in ex[2]], device)
 
 
+def last_hidden(base, input_ids, attention, pixels=None):
+    """The decoder's last hidden states (B, T, C) of a base model (vlm.base_model); a VLM runs its vision tower on
+    the pixel inputs and gets 3-D mRoPE positions (vlm.rope_positions)."""
+    if vlm.is_vlm(base):
+        return base.model(input_ids=input_ids, attention_mask=attention, use_cache=False, **(pixels or {}),
+                          position_ids=vlm.rope_positions(base, input_ids, attention, pixels)).last_hidden_state
+    return base.get_decoder()(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state
+
+
 def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=False):
     """Summed next-token cross-entropy over labelled positions. The lm_head sees only the hidden states that
     predict a label (deviation 2); assumes logits = lm_head(last hidden state), true for Qwen/Llama-style models.
@@ -433,11 +443,7 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=
     context=True: returns (labelled sum, context sum), the second summed over every other real token (prompt and
     env replies; not pads, nor a VLM's image placeholders, which the model never writes), for --context-loss-weight."""
     base = vlm.base_model(model)
-    if vlm.is_vlm(base):
-        hidden = base.model(input_ids=input_ids, attention_mask=attention, use_cache=False, **(pixels or {}),
-                            position_ids=vlm.rope_positions(base, input_ids, attention, pixels)).last_hidden_state
-    else:
-        hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state  # B, T, C
+    hidden = last_hidden(base, input_ids, attention, pixels)
     targets = labels[:, 1:]                                 # B, T-1: position t predicts token t+1
     keep = targets != -100
     logits = base.get_output_embeddings()(hidden[:, :-1][keep])  # N, V
@@ -477,13 +483,11 @@ class EmbeddingHead(torch.nn.Module):
 
 def warmup_heads(model, task, kind, tokenizer, device):
     """(heads, label tables) of the vision warm-up: head k names part k of each image token's box class, its target
-    table[k][class] (kind "class": one part, the class itself; "parts", "tokens": task.box_parts, see Args)."""
+    table[k][class] (kind "class": one part, the class itself; "tokens": task.box_parts, see Args)."""
     hidden = model.get_input_embeddings().embedding_dim
     if kind == "class":
         return [torch.nn.Linear(hidden, len(task.box_classes)).to(device)], [torch.arange(len(task.box_classes))]
     tables = list(torch.as_tensor(task.box_part_labels).T)
-    if kind == "parts":
-        return [torch.nn.Linear(hidden, len(t)).to(device) for t in task.box_parts.values()], tables
     ids = [tokenizer.convert_tokens_to_ids(tokens[1:]) for tokens in task.box_parts.values()]
     if any(i is None or i == tokenizer.unk_token_id for part in ids for i in part):
         raise ValueError(f"--vision-warmup-head tokens: the tokenizer lacks some of {task.name}'s box_parts tokens")
@@ -629,8 +633,7 @@ def lookup_warmup(model, task, examples, tokenizer, image_processor, steps, batc
                                                 image_processor, [image]), [patched]))
             ids, attention, labels, pixels = collate(rows, tokenizer.pad_token_id, device, image_processor)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype != torch.float32):
-                hidden = base.model(input_ids=ids, attention_mask=attention, use_cache=False, **pixels,
-                                    position_ids=vlm.rope_positions(base, ids, attention, pixels)).last_hidden_state
+                hidden = last_hidden(base, ids, attention, pixels)
                 target = labels[:, 1:] != -100
                 logits = base.get_output_embeddings()(hidden[:, :-1][target]).float()
             loss = F.cross_entropy(logits, labels[:, 1:][target])
@@ -737,7 +740,7 @@ if __name__ == "__main__":
         args.induction_warmup_steps = getattr(task, "induction_warmup", 0) if args.model == "tiny" else 0
     if args.vision_warmup_head == "auto":
         args.vision_warmup_head = getattr(task, "warmup_head", "class")
-    if args.vision_warmup_head in ("parts", "tokens") and args.vision_warmup_steps > 0 and not hasattr(task, "box_parts"):
+    if args.vision_warmup_head == "tokens" and args.vision_warmup_steps > 0 and not hasattr(task, "box_parts"):
         raise SystemExit(f"--vision-warmup-head {args.vision_warmup_head} needs a task with box_parts (cryptogram), "
                          f"not {args.task or args.data}")
     if args.lookup_warmup_steps == -1:  # auto

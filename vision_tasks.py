@@ -559,8 +559,9 @@ class CryptogramTask:
     box_classes = ["background"] + [chr(65 + c) + chr(97 + p) for c in range(26) for p in range(26)]
     # sft.py's vision warm-up names a pair token by its two letters, each scored against the LM's own input
     # embeddings of the 26 letters of its kind (warmup_head "tokens"). It learns faster than one linear head over
-    # the 676 pairs (CPU test: all pairs named after 120 steps, against none; H100: held-out 100% at step 50, against
-    # 45%). Alone it did not teach the LM the lookup (call A: 14% of letters, against 11-13%): the lookup warm-up did.
+    # the 676 pairs (CPU, results/cpu-2026-11-24-s11-lookup/heads_cpu.py: all pairs named after 120 steps, against
+    # none; H100: held-out 100% at step 50, against 45%). Alone it did not teach the LM the lookup (call A: 14% of
+    # letters, against 11-13%); the lookup warm-up's drill learned it (call C: 100%).
     warmup_head = "tokens"
     box_parts = {"coded": [None] + [chr(65 + c) for c in range(26)], "plain": [None] + [chr(97 + p) for p in range(26)]}
     box_part_labels = np.array([[0, 0]] + [[1 + c, 1 + p] for c in range(26) for p in range(26)])
