@@ -113,6 +113,10 @@ class Args:
     """minutes of training, the vision warm-up included (0 = off): after 50 steps --steps is cut to what fits at the
     measured rate, and the cosine schedule follows the new count (the GPU bar is "the best model from <= 10
     minutes of training"); if the rate falls later, training still stops when the budget is spent"""
+    warmups_time_share: float = 0.5
+    """the share of --time-budget that the warm-ups (induction, vision, lookup) may take together; each stops once
+    its part of it, in proportion to its steps, is spent (session 12, call H: 0.5 of 7.8 min cut the image
+    cryptogram's lookup drill at 120 of 250 steps, 76% right, where call E's ran 222 steps to 100%)"""
     batch_size: int = 16
     """sequences per micro-batch"""
     grad_accum: int = 1
@@ -151,8 +155,8 @@ class Args:
     values (lookup_warmup); the induction warm-up's counterpart for a key that sits in an image token, not in
     text (call C: 100% of lookups by step 200, H100). 0 = off; -1 = auto: the task's `lookup_warmup` (cryptogram:
     400) for --model tiny on an image task, else 0. The warm-ups run in the order induction, vision, lookup and
-    share half of --time-budget in proportion to their steps (each stops once its share and its predecessors'
-    are spent)"""
+    share --warmups-time-share of --time-budget in proportion to their steps (each stops once its share and its
+    predecessors' are spent)"""
     freeze_vision: int = -1
     """image tasks: 1 = the vision tower (merger included) is not trained by the LM loss, 0 = it is; -1 = auto: frozen
     after a vision warm-up, whose features the LM's first, random gradients would otherwise overwrite (call R,
@@ -569,16 +573,17 @@ def induction_rows(rng, letters, batch_size, length=100):
     return x, y
 
 
-def induction_warmup(model, tokenizer, steps, batch_size, lr, seed, device, amp_dtype):
+def induction_warmup(model, tokenizer, steps, batch_size, lr, seed, device, amp_dtype, chars=string.ascii_letters):
     """Yields one record per step of training the LM on induction_rows of the letters a-z, A-Z. The offset between
     the copies varies, so the copy must find its place by content: attend to where the current letter was seen
     before and copy what followed it (an induction head), as a cryptogram's "Jh" step finds coded J in the decoder
     table and writes the plain letter after it. (With a fixed offset a relative-position attention does it, learned
     in ~100 CPU steps (README), and no induction head forms.) AdamW at a constant lr after a 10% ramp; records
-    induction_loss and induction_acc (on the labels; chance 1/52)."""
-    ids = tokenizer.convert_tokens_to_ids(list(string.ascii_letters))
+    induction_loss and induction_acc (on the labels; chance 1/52). chars: the drill's alphabet (a task's
+    `induction_chars`; pixel adds the digits, which its tool calls copy)."""
+    ids = tokenizer.convert_tokens_to_ids(list(chars))
     if any(i is None or i == tokenizer.unk_token_id for i in ids):
-        raise ValueError("--induction-warmup-steps needs a tokenizer with a token for each letter a-z, A-Z")
+        raise ValueError(f"--induction-warmup-steps needs a tokenizer with a token for each of {chars!r}")
     letters = torch.tensor(ids)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95))
@@ -703,6 +708,8 @@ if __name__ == "__main__":
         raise SystemExit("give exactly one of --task NAME or --data FILE.jsonl")
     if args.context_loss_weight < 0 and args.context_loss_weight != -1:
         raise SystemExit(f"--context-loss-weight must be >= 0 (or -1 = auto), got {args.context_loss_weight}")
+    if not 0 < args.warmups_time_share <= 1:
+        raise SystemExit(f"--warmups-time-share must be in (0, 1], got {args.warmups_time_share}")
     if args.load_in_4bit and (args.lora_r <= 0 or args.model == "tiny"):
         raise SystemExit("--load-in-4bit is QLoRA: it needs an HF --model and --lora-r > 0")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -866,12 +873,13 @@ if __name__ == "__main__":
         records.close()  # a warm-up's clean-up (lookup_warmup's) runs now, not when the generator is collected
 
     # in this order: the induction head (it trains the LM's embeddings, which the vision warm-up's "tokens" head
-    # reads), the vision tower, lookups in the warmed-up tower's images. Those that run share half of --time-budget
-    # in proportion to their step counts: each stops once its share and those of the ones before it are spent
+    # reads), the vision tower, lookups in the warmed-up tower's images. Those that run share --warmups-time-share of
+    # --time-budget in proportion to their step counts: each stops once its share and those before it are spent
     warmups = []
     if args.induction_warmup_steps > 0:
         warmups.append(("induction", induction_warmup(model, tokenizer, args.induction_warmup_steps, args.batch_size,
-                                                      args.lr, args.seed, device, amp_dtype),
+                                                      args.lr, args.seed, device, amp_dtype,
+                                                      getattr(task, "induction_chars", string.ascii_letters)),
                         args.induction_warmup_steps, 100,
                         lambda r: f"loss {r['induction_loss']:.4f} | acc {r['induction_acc']:.3f}"))
     if args.vision_warmup_steps > 0 or args.lookup_warmup_steps > 0:
@@ -893,7 +901,7 @@ if __name__ == "__main__":
                         lambda r: f"loss {r['lookup_loss']:.4f} | acc {r['lookup_acc']:.3f}"))
     planned = sum(steps for _, _, steps, _, _ in warmups)
     for k, warmup in enumerate(warmups if not args.resume else []):
-        run_warmup(*warmup, cap=0.5 * sum(steps for _, _, steps, _, _ in warmups[:k + 1]) / planned)
+        run_warmup(*warmup, cap=args.warmups_time_share * sum(steps for _, _, steps, _, _ in warmups[:k + 1]) / planned)
 
     if args.freeze_vision:  # no gradient through the tower: its features stay as warmed up (and a step is cheaper)
         vlm.vision_tower(model).requires_grad_(False)

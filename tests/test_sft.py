@@ -515,6 +515,21 @@ def test_cryptogram_gets_the_induction_warmup_by_default_within_the_time_cap(tmp
     assert json.loads((out / "args.json").read_text())["induction_warmup_steps"] == 3000
 
 
+def test_warmups_time_share_sets_the_warmups_cap(tmp_path):
+    """--warmups-time-share 0.25: the induction warm-up (alone, so all of the share is its) stops at a quarter of
+    --time-budget, and says so."""
+    out = tmp_path / "crypt"
+    done = subprocess.run([sys.executable, str(ROOT / "sft.py"), "--task", "cryptogram-text", "--model-size", "tiny",
+                           "--batch-size", "4", "--num-examples", "8", "--num-val-examples", "4", "--steps", "3",
+                           "--time-budget", "0.05", "--warmups-time-share", "0.25", "--out-dir", str(out)],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "induction warm-up stopped: it may run until 25% of --time-budget is spent" in done.stdout
+    bad = subprocess.run([sys.executable, str(ROOT / "sft.py"), "--task", "cryptogram-text", "--warmups-time-share",
+                          "0"], env=ENV, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "--warmups-time-share must be in (0, 1], got 0.0" in bad.stderr
+
+
 def test_eval_and_save_every_zero_mean_only_at_the_end(tmp_path):
     out = tmp_path / "run"
     cmd = sft_cmd(out, "--steps", "6") + ["--eval-every", "0", "--save-every", "0"]   # later flags win
