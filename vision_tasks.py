@@ -62,6 +62,7 @@ import importlib.util
 import os
 import re
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
@@ -902,7 +903,9 @@ def make_scene(family, rng, split, size):
         spec = {"size": size, "objects": objects + _clutter(rng, taken, size, names, 6),
                 "texts": [{"text": label, "x": box[0], "y": box[1]}]}
         cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
-        region = (max(0, box[0] - 4), max(0, box[1] - 4), min(size, box[2] + 4), min(size, box[3] + 4))
+        # the demo's box is a function of what the question shows, (cx, cy), not of the label's unseen length:
+        # 4 px around a 4-character label (15 x 5 px), 6 px around a 3-character one
+        region = (max(0, cx - 11), max(0, cy - 6), min(size, cx + 12), min(size, cy + 7))
         return (spec, f"What does the tiny text near ({cx}, {cy}) say?", label,
                 [f"ZOOM_IN{region}", f"READ_TEXT{region}"])
     if family == "color_at":
@@ -941,7 +944,9 @@ def make_scene(family, rng, split, size):
         i = squares[int(rng.integers(len(squares)))]
         spec = {"size": size, "objects": objects + _clutter(rng, taken, size, names, 5), "texts": texts}
         x1, y1, x2, y2 = objects[i]["box"]
-        region = (max(0, x1 - 2), y2, min(size, x1 + 4 * len(texts[i]["text"]) + 2), min(size, y2 + 11))
+        # fixed width (a 4-character label is 15 px wide): the demo's box depends only on the square's box, not on
+        # the length of the label it is asked to read; the next label box starts >= 4 px right of x1 + 14
+        region = (max(0, x1 - 2), y2, min(size, x1 + 18), min(size, y2 + 11))
         return (spec, f"What does the label under the {objects[i]['colour']} square say?", texts[i]["text"],
                 [f"ZOOM_IN(0, 0, {size}, {size})", f"READ_TEXT{region}"])
     if family == "leave_frames":
@@ -1147,10 +1152,17 @@ class PixelTask:
         return "tesseract" if self.ocr == "tesseract" or (self.ocr == "auto" and shutil.which("tesseract")) \
             else "template"
 
-    def examples(self, split, n, seed=0):
+    induction_chars = string.ascii_letters + string.digits   # sft.py's induction drill: tool calls copy digits
+    families = PIXEL_FAMILIES   # --families (rollout.draw_examples): a family name or a difficulty
+
+    def examples(self, split, n, seed=0, families=None):
+        """n scenes of `split`, cycling through `families` (default: all, in PIXEL_FAMILIES order); deterministic."""
         _check_split(split)
         rng = np.random.default_rng([seed, list(SPLIT_BUCKETS).index(split), 13])
-        families, out, tries = list(PIXEL_FAMILIES), [], 0
+        families, out, tries = list(families or PIXEL_FAMILIES), [], 0
+        unknown = [f for f in families if f not in PIXEL_FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown pixel families {unknown}; known: {list(PIXEL_FAMILIES)}")
         while len(out) < n:
             family = families[len(out) % len(families)]
             tries += 1

@@ -502,6 +502,22 @@ def test_induction_warmup_trains_and_sft_logs_it(tmp_path):
     assert "induction warm-up 60/60" in done.stdout
 
 
+def test_induction_warmup_drills_the_tasks_alphabet(monkeypatch):
+    """The drill's alphabet is the task's `induction_chars` (pixel: letters and digits, since its tool calls copy
+    coordinates); without one, the letters a-z, A-Z as before (the cryptograms)."""
+    import string
+    import vision_tasks
+    tok = sft.build_char_tokenizer(vision_tasks.SPECIAL_TOKENS)
+    model = sft.build_tiny_model(tok, "tiny")
+    seen, rows = [], sft.induction_rows
+    monkeypatch.setattr(sft, "induction_rows", lambda rng, letters, b: seen.append(letters) or rows(rng, letters, b))
+    for chars in (vision_tasks.PixelTask.induction_chars, string.ascii_letters):
+        list(sft.induction_warmup(model, tok, 1, 2, 1e-3, 0, torch.device("cpu"), torch.float32, chars))
+    assert set(tok.convert_ids_to_tokens(seen[0].tolist())) == set(string.ascii_letters + string.digits)
+    assert set(tok.convert_ids_to_tokens(seen[1].tolist())) == set(string.ascii_letters)
+    assert not hasattr(vision_tasks.CryptogramTask, "induction_chars")
+
+
 def test_cryptogram_gets_the_induction_warmup_by_default_within_the_time_cap(tmp_path):
     """Auto: the task's induction_warmup (3,000 steps) for --model tiny, stopped after half of --time-budget."""
     out = tmp_path / "crypt"

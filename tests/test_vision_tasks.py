@@ -1,6 +1,7 @@
 """vision_tasks.py: rendering, held-out splits, tools on constructed scenes, rewards, demos replayed."""
 import gzip
 import os
+import re
 
 import numpy as np
 import pytest
@@ -381,3 +382,41 @@ def test_cryptogram_demo_decodes_letter_by_letter_and_fits_the_budget():
         total, c = vt.cryptogram_reward(completion, ex)
         assert c["correct"] == 1.0 and c["chars"] == 1.0 and c["format"] == 1.0
         assert len(tok.encode(completion, add_special_tokens=False)) <= task.max_new_tokens - 1   # + eos
+
+
+def test_pixel_demo_boxes_depend_only_on_what_the_model_sees():
+    """The demo's READ_TEXT box must be a function of what the context shows (read_text: the question's point;
+    label_under: the square's box), never of the label's unseen length: scenes that show the same thing but hide
+    labels of 3 and 4 characters got boxes of two widths, a target no model can predict. Every box still reads the
+    whole label (the demos replay to success), on many scenes of both label lengths."""
+    task = vt.PixelTask(text_only=True, ocr="template")
+    examples = task.examples("train", 160, seed=3)
+    lengths = {ex["family"]: set() for ex in examples}
+    for ex in examples:
+        if ex["family"] not in ("read_text", "label_under"):
+            continue
+        lengths[ex["family"]].add(len(ex["answer"]))
+        name, args = vt.parse_tool_call(f"<tool>{ex['expert'][-1]}</tool>")
+        size = ex["spec"]["size"]
+        if ex["family"] == "read_text":
+            cx, cy = map(int, re.search(r"near \((\d+), (\d+)\)", ex["question"]).groups())
+            assert args == [max(0, cx - 11), max(0, cy - 6), min(size, cx + 12), min(size, cy + 7)]
+        else:
+            colour = re.search(r"under the (\w+) square", ex["question"]).group(1)
+            x1, _, _, y2 = next(o["box"] for o in ex["spec"]["objects"] if o["colour"] == colour and o["shape"] == "square")
+            assert args == [max(0, x1 - 2), y2, min(size, x1 + 18), min(size, y2 + 11)]
+        ep = task.reset(ex)
+        replies = [ep.step(f"<tool>{call}</tool>")[0] for call in ex["expert"]]
+        assert f"'{ex['answer']}'" in replies[-1], (ex["id"], replies[-1])
+    assert lengths["read_text"] == {3, 4} and lengths["label_under"] == {3, 4}
+
+
+def test_pixel_families_filter_and_default_order():
+    """--families works for pixel (rollout.draw_examples); the default draw is unchanged (all families, in order)."""
+    from rollout import draw_examples
+    task = TASKS["pixel-text"]
+    assert [e["family"] for e in task.examples("train", 4)] == list(vt.PIXEL_FAMILIES)
+    assert {e["family"] for e in draw_examples(task, "train", 6, 0, "color_at")} == {"color_at"}
+    assert {e["family"] for e in draw_examples(task, "val", 6, 0, "medium")} == {"read_text", "leave_frames"}
+    with pytest.raises(ValueError, match="unknown"):
+        draw_examples(task, "train", 2, 0, "zoom")
