@@ -461,12 +461,13 @@ def sequence_loss_sum(model, input_ids, attention, labels, pixels=None, context=
 
 
 def ramped_step(optimizer, params, loss, lr):
-    """One warm-up update at lr: backward, clip the gradient norm of params to 1, step, clear the gradients."""
+    """One warm-up update at lr: backward, clip the gradient norm of params to 1, step (unless the gradient is not
+    finite), clear the gradients."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
-    optimizer.step()
+    if torch.isfinite(torch.nn.utils.clip_grad_norm_(params, 1.0)):  # a nan step would poison every weight
+        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 
 
@@ -918,6 +919,8 @@ if __name__ == "__main__":
 
     model.train()
     not_context = set(vlm.vision_token_ids(model))   # for the context loss's token count
+    # optimizer steps skipped for a non-finite gradient (metrics.jsonl carries the count across --resume)
+    skipped_steps, skipped_in_a_row = next((r["skipped_steps"] for r in reversed(records) if "skipped_steps" in r), 0), 0
     bar = tqdm(range(start_step, args.steps), initial=start_step, total=args.steps, desc="sft")
     for step in bar:
         if args.time_budget > 0 and not args.resume and step == 10:
@@ -953,13 +956,22 @@ if __name__ == "__main__":
             n_tokens += int(batch[1].sum())
         scaler.unscale_(optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm if args.max_grad_norm > 0 else float("inf"))
-        scaler.step(optimizer)
+        if scaler.is_enabled() or torch.isfinite(grad_norm):  # fp16's scaler skips a non-finite step by itself
+            scaler.step(optimizer)
+            skipped_in_a_row = 0
+        else:  # one inf/nan gradient turns every weight into nan (call P, bf16: 545 steps of nan): skip, count it
+            skipped_steps, skipped_in_a_row = skipped_steps + 1, skipped_in_a_row + 1
+            tqdm.write(f"step {step + 1}: non-finite gradient norm ({grad_norm.item()}), optimizer step skipped")
+            if skipped_in_a_row == 10:
+                raise SystemExit(f"10 optimizer steps in a row had a non-finite gradient (step {step + 1}); the last "
+                                 f"checkpoint in {ckpt_dir} has finite weights: try a lower --lr")
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
         lr = scheduler.get_last_lr()[0]
         scheduler.step()
 
         record = {"step": step + 1, "loss": loss_sum / n_targets, "lr": lr, "grad_norm": grad_norm.item(),
+                  "skipped_steps": skipped_steps,
                   "tokens_per_s": n_tokens / (time.time() - t0), "trained_tokens": n_targets}
         if args.context_loss_weight > 0:
             record["context_loss"] = context_sum / max(n_context, 1)
