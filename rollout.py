@@ -94,6 +94,9 @@ def load_policy(path, dtype=None, device="cpu", is_trainable=False):
         model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype, is_trainable=is_trainable)
     else:
         model = (AutoModelForImageTextToText if vision else AutoModelForCausalLM).from_pretrained(path, dtype=dtype)
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:  # else sampling dies deep inside torch.multinomial (call P: an SFT run whose weights had gone nan)
+        raise ValueError(f"{path}: {len(bad)} weight tensors hold nan or inf, e.g. {bad[:3]}; retrain it")
     if vision:
         vlm.pack_vision_attention(model)
     return model.to(device), tokenizer

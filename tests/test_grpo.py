@@ -92,3 +92,20 @@ def test_missing_checkpoint_names_the_fix(tmp_path):
     out = subprocess.run([sys.executable, os.path.join(ROOT, "grpo.py"), "--task", "nope"], cwd=tmp_path,
                          env=ENV, capture_output=True, text=True)
     assert out.returncode != 0 and "unknown task 'nope'" in out.stderr
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_by_name(tiny_checkpoint, tmp_path):
+    """Call P: an SFT run's weights had gone nan; grpo.py then died in torch.multinomial, eval.py wrote <pad>s."""
+    from safetensors.torch import load_file, save_file
+    from rollout import load_policy
+    bad = tmp_path / "nan"
+    model, tokenizer = load_policy(tiny_checkpoint)
+    weights = {n: p.detach().clone() for n, p in model.state_dict().items()}
+    name = next(n for n in weights if n.endswith("mlp.up_proj.weight"))
+    weights[name][0, 0] = float("nan")
+    model.save_pretrained(bad)
+    tokenizer.save_pretrained(bad)
+    files = list(bad.glob("*.safetensors"))
+    save_file({n: w for n, w in weights.items() if n in load_file(files[0])}, files[0], metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=f"1 weight tensors hold nan or inf, e.g. \\['{name}'\\]"):
+        load_policy(str(bad))
