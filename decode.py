@@ -272,7 +272,7 @@ class DecodeEngine:
         log-probs, stop) when sampling. The final norm and the LM head run eagerly, on the same rows, either way, so
         both paths read the same logits (session 11 calls 2-3: with the norm compiled, then with the prefill's head
         on all 64 rows instead of the 8 distinct prompts, bf16 greedy rows of a random-init 0.6B model parted from
-        the after-step path, 39/64 and 43/64 identical; this version was not run on a GPU)."""
+        the after-step path, 39/64 and 43/64 identical; with this version 44/64, session 12 call G: README)."""
         logits = F.linear(_rms(h, self.final_norm, self.eps), self.head)
         logits = logits if rows is None else logits[rows]
         if self.sampler is None:
