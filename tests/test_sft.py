@@ -546,26 +546,32 @@ def test_warmups_time_share_sets_the_warmups_cap(tmp_path):
     assert bad.returncode != 0 and "--warmups-time-share must be in (0, 1], got 0.0" in bad.stderr
 
 
-def test_a_non_finite_gradient_skips_the_step_and_training_goes_on(tmp_path, monkeypatch):
-    """Call P (bf16, H100): one nan gradient norm at step 57, and every weight was nan from then on. Now the step is
-    skipped and counted: here step 3's gradients are all made nan, and the run still learns, with finite weights."""
+def run_sft_with_nan_gradients(monkeypatch, out_dir, nan_at):
+    """sft.py run in this process on the copy task, every gradient made nan at the optimizer steps `nan_at` (by
+    patching the clip that measures the norm)."""
     import runpy
-    from safetensors.torch import load_file
     real_clip, calls = torch.nn.utils.clip_grad_norm_, []
 
-    def clip_with_a_nan_at_step_3(params, max_norm, *a, **k):
+    def clip(params, max_norm, *a, **k):
         params = list(params)
         calls.append(1)
-        if len(calls) == 3:
+        if nan_at(len(calls)):
             for p in params:
                 p.grad.fill_(float("nan"))
         return real_clip(params, max_norm, *a, **k)
 
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_with_a_nan_at_step_3)
-    monkeypatch.setattr(sys, "argv", sft_cmd(tmp_path / "run", "--steps", "40")[1:])
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    monkeypatch.setattr(sys, "argv", sft_cmd(out_dir, "--steps", "40")[1:])
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     monkeypatch.setenv("TQDM_DISABLE", "1")
     runpy.run_path(str(ROOT / "sft.py"), run_name="__main__")
+
+
+def test_a_non_finite_gradient_skips_the_step_and_training_goes_on(tmp_path, monkeypatch):
+    """Call P (bf16, H100): one nan gradient norm at step 57, and every weight was nan from then on. Now the step is
+    skipped and counted: here step 3's gradients are all made nan, and the run still learns, with finite weights."""
+    from safetensors.torch import load_file
+    run_sft_with_nan_gradients(monkeypatch, tmp_path / "run", nan_at=lambda step: step == 3)
     rows = [r for r in read_metrics(tmp_path / "run") if "loss" in r]
     assert [r["skipped_steps"] for r in rows[:4]] == [0, 0, 1, 1] and rows[-1]["skipped_steps"] == 1
     assert rows[-1]["loss"] < 0.7 * rows[0]["loss"]
@@ -574,21 +580,8 @@ def test_a_non_finite_gradient_skips_the_step_and_training_goes_on(tmp_path, mon
 
 
 def test_ten_non_finite_gradients_in_a_row_stop_the_run(tmp_path, monkeypatch):
-    real_clip = torch.nn.utils.clip_grad_norm_
-
-    def always_nan(params, max_norm, *a, **k):
-        params = list(params)
-        for p in params:
-            p.grad.fill_(float("nan"))
-        return real_clip(params, max_norm, *a, **k)
-
-    import runpy
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", always_nan)
-    monkeypatch.setattr(sys, "argv", sft_cmd(tmp_path / "run", "--steps", "40")[1:])
-    monkeypatch.syspath_prepend(str(ROOT / "tests"))
-    monkeypatch.setenv("TQDM_DISABLE", "1")
     with pytest.raises(SystemExit, match="10 optimizer steps in a row had a non-finite gradient"):
-        runpy.run_path(str(ROOT / "sft.py"), run_name="__main__")
+        run_sft_with_nan_gradients(monkeypatch, tmp_path / "run", nan_at=lambda step: True)
     assert [r["skipped_steps"] for r in read_metrics(tmp_path / "run")] == list(range(1, 10))
 
 
