@@ -4,8 +4,9 @@
 # 574 s of 585 and its eval was cut off. 8,000 examples instead of 12,000 (~25 s less data prep), --time-budget 7.8
 # min, vision warm-up 150 steps (the tokens head is at 100% held-out by step 50, call A) so the lookup drill gets
 # ~190 steps (D: 105, capped, 68.9%; C: 100% by step 200), induction 1,500 (D: 1,300, 60.5%; A: 96.5% at 1,000).
-# The SFT run is written to $KEEP (outside the snapshot, which the next call's carry replaces) so that a call made
-# while this machine is still warm can start GRPO from it. Greedy eval on 200 test examples.
+# The SFT run is written to $KEEP, outside the snapshot (a later call's carry replaces the snapshot). A GRPO call from
+# it while the machine was warm (callF.sh) was planned and dropped: 99% left GRPO nothing to show.
+# Greedy eval on 200 test examples.
 # Writes $OUT/small.tgz (eval.json, episodes.jsonl, metrics.jsonl), $OUT/logs.txt and $OUT/warmups.txt.
 # CPU check (outside the snapshot): SIZE=tiny MIN=0.5 NEX=40 BS=4 N=4 WARM=4 LOOK=5 IND=5 DEADLINE=99999 KEEP=/tmp/kE OUT=/tmp/cE bash <this>
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1 OMP_NUM_THREADS=8
