@@ -31,9 +31,7 @@ Writes runs/geometric-<task>/ (`-control`, `-es` suffixes): args.json, metrics.j
 optimizer, f, r, RNG) for --resume.
 """
 import argparse
-import ast
 import dataclasses
-import inspect
 import json
 import math
 import os
@@ -44,7 +42,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rollout import check_task_tokens, get_task, load_policy, run_episodes
+from rollout import check_task_tokens, field_docs, get_task, load_policy, run_episodes
 from sft import collate, length_grouped_batches, sequence_loss_sum, task_sequences, tokenize_sequence, val_loss
 
 
@@ -139,9 +137,7 @@ SEED_EXEC_WEIGHTS = {"syntax_valid": 0.2, "executed": 0.1, "no_code": -0.5}
 
 
 def parse_args(argv=None):
-    body = ast.parse(inspect.getsource(Args)).body[0].body
-    docs = {a.target.id: b.value.value.replace("%", "%%") for a, b in zip(body, body[1:])  # argparse formats help with %
-            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
+    docs = field_docs(Args)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for f in dataclasses.fields(Args):
         flag = "--" + f.name.replace("_", "-")

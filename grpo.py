@@ -39,7 +39,7 @@ import torch.utils.checkpoint
 import torch.distributed as dist
 
 import vlm
-from rollout import check_task_tokens, draw_examples, get_task, load_policy, run_episodes
+from rollout import check_task_tokens, draw_examples, field_docs, get_task, load_policy, run_episodes
 from vision_tasks import group_bonus
 
 
@@ -165,7 +165,7 @@ class Args:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    docs = _field_docs(Args)
+    docs = field_docs(Args)
     for f in dataclasses.fields(Args):
         flag = "--" + f.name.replace("_", "-")
         if f.type is bool or f.type == "bool":
@@ -173,14 +173,6 @@ def parse_args():
         else:
             parser.add_argument(flag, type=type(f.default), default=f.default, help=docs.get(f.name))
     return Args(**vars(parser.parse_args()))
-
-
-def _field_docs(cls):
-    """The string literal under each dataclass field becomes its --help text (% escaped: argparse formats it)."""
-    import ast, inspect
-    body = ast.parse(inspect.getsource(cls)).body[0].body
-    return {a.target.id: b.value.value.replace("%", "%%") for a, b in zip(body, body[1:])
-            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
 
 
 # ----------------------------------------------------------------------------------------------

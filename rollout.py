@@ -12,8 +12,10 @@ own (prompt, completion) pair; "append" tasks (exec, tools) get the env's reply 
 context: the reply is fed to the model as forced tokens in the same decode loop, so the KV cache is kept
 across cycles and the batch stays aligned.
 """
+import ast
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +27,14 @@ import decode as decode_engine
 import vlm
 
 ENV_MODULES = ["vi_env", "exec_env", "vision_tasks", "action_tokenizer"]
+
+
+def field_docs(cls):
+    """A stage's Args dataclass -> {field: the string literal under it}, its --help text (% escaped: argparse
+    formats help strings)."""
+    body = ast.parse(inspect.getsource(cls)).body[0].body
+    return {a.target.id: b.value.value.replace("%", "%%") for a, b in zip(body, body[1:])
+            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
 
 
 def get_task(name):

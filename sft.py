@@ -39,9 +39,7 @@ image processor's preprocessor_config.json), args.json, metrics.jsonl, loss.png,
 optimizer, scheduler, step, RNG) for --resume.
 """
 import argparse
-import ast
 import dataclasses
-import inspect
 import json
 import math
 import random
@@ -59,7 +57,7 @@ from transformers import (AutoModelForCausalLM, AutoModelForImageTextToText, Aut
                           Qwen3Config, Qwen3ForCausalLM)
 
 import vlm
-from rollout import draw_examples, get_task, run_episodes
+from rollout import draw_examples, field_docs, get_task, run_episodes
 
 
 @dataclass
@@ -184,9 +182,7 @@ CHOICES = {"dtype": ["auto", "fp32", "bf16", "fp16"], "device": ["auto", "cuda",
 
 def parse_args(argv=None) -> Args:
     """Args -> argparse: every field is a --dashed-flag whose help is the docstring under it; unknown flags fail."""
-    body = ast.parse(inspect.getsource(Args)).body[0].body
-    docs = {a.target.id: b.value.value.replace("%", "%%") for a, b in zip(body, body[1:])  # argparse formats help with %
-            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
+    docs = field_docs(Args)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in dataclasses.fields(Args):
         flag = "--" + f.name.replace("_", "-")
@@ -900,9 +896,10 @@ if __name__ == "__main__":
                                                 amp_dtype),
                         args.lookup_warmup_steps, 100,
                         lambda r: f"loss {r['lookup_loss']:.4f} | acc {r['lookup_acc']:.3f}"))
-    planned = sum(steps for _, _, steps, _, _ in warmups)
-    for k, warmup in enumerate(warmups if not args.resume else []):
-        run_warmup(*warmup, cap=args.warmups_time_share * sum(steps for _, _, steps, _, _ in warmups[:k + 1]) / planned)
+    planned, done = sum(steps for _, _, steps, _, _ in warmups), 0
+    for warmup in warmups if not args.resume else []:
+        done += warmup[2]
+        run_warmup(*warmup, cap=args.warmups_time_share * done / planned)
 
     if args.freeze_vision:  # no gradient through the tower: its features stay as warmed up (and a step is cheaper)
         vlm.vision_tower(model).requires_grad_(False)

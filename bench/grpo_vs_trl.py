@@ -51,7 +51,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import grpo  # noqa: E402
 from decode import DecodeEngine  # noqa: E402
-from rollout import Turn, generate  # noqa: E402
+from rollout import Turn, field_docs, generate  # noqa: E402
 from sft import build_char_tokenizer, build_tiny_model  # noqa: E402
 
 
@@ -108,7 +108,7 @@ class Args:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    docs = grpo._field_docs(Args)
+    docs = field_docs(Args)
     for name, default in vars(Args()).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
