@@ -3,7 +3,9 @@
   (DigitsTask(augment="elastic")); the default `digits` is the affine one alone. Val and test digits are as written.
 - pixel-mixed: pixel scenes whose SFT demos answer at once, without a tool, for 3 in 4 examples
   (PixelTask(direct_share=0.75)): a start that seldom calls tools, for the curiosity-bonus comparison. GRPO and
-  eval use the plain `pixel` task: the episodes and rewards are the same."""
+  eval use the plain `pixel` task: the episodes and rewards are the same.
+- pixel-mixed70: the same with 7 demos in 10 answering at once (call D)."""
 from vision_tasks import DigitsTask, PixelTask
 
-TASKS = {"digits-elastic": DigitsTask(augment="elastic"), "pixel-mixed": PixelTask(direct_share=0.75)}
+TASKS = {"digits-elastic": DigitsTask(augment="elastic"), "pixel-mixed": PixelTask(direct_share=0.75),
+         "pixel-mixed70": PixelTask(direct_share=0.7)}
