@@ -202,9 +202,10 @@ def _distort(a, rng, max_angle=18):
 
 
 def _elastic(a, rng, max_shift=1.5, grid=4):
-    """The uint8 image `a` under a smooth random displacement field (Simard et al. 2003's elastic distortion, the
-    augmentation that took MNIST networks from ~99.2% to 99.6%): a grid x grid lattice of random offsets of up to
-    +-max_shift px, upsampled bicubically to the image, each output pixel read bilinearly from where it points."""
+    """The uint8 image `a` under a smooth random displacement field (the elastic distortion of Simard et al. 2003,
+    with which their CNN's MNIST error fell from 0.6% under affine distortions to 0.4%): a grid x grid lattice of
+    random offsets of up to +-max_shift px, upsampled bicubically to the image, each output pixel read bilinearly
+    from where it points. Here it lowered digits' test success (session 13, README)."""
     h, w = a.shape
     dx, dy = (np.asarray(Image.fromarray(rng.uniform(-max_shift, max_shift, (grid, grid)).astype(np.float32), "F")
                          .resize((w, h), Image.BICUBIC)) for _ in range(2))
@@ -1164,9 +1165,10 @@ class PixelTask:
     max_new_tokens = 96
 
     def __init__(self, text_only=False, size=160, max_tool_calls=4, ocr="auto", direct_share=0.0):
-        """direct_share: the share of demos (sft.py's data; which ones, by each example's id) that answer at once
-        from the image, with no tool call: an SFT start that seldom calls tools, the "learning trap" Pixel-Reasoner's
-        curiosity bonus is for (GRPO and eval run the same episodes whatever it is)."""
+        """direct_share: the share of demos (sft.py's data; which ones, by each example's id) that answer at once,
+        with no tool call (for pixel-text, a blind guess): an SFT start that seldom calls tools, the "learning trap"
+        Pixel-Reasoner's curiosity bonus is for. GRPO and eval run the same episodes whatever it is. On images, a
+        share of 0.7-0.75 left the tool call itself unlearned (session 13, README)."""
         if not 0 <= direct_share <= 1:
             raise ValueError(f"direct_share must be in [0, 1], not {direct_share}")
         if ocr not in ("auto", "template", "tesseract"):
